@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -20,17 +20,25 @@ logger = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
+@overload
+def to_db(instant: datetime) -> datetime: ...
+@overload
+def to_db(instant: None) -> None: ...
 def to_db(instant: datetime | None) -> datetime | None:
-    """Convert an aware datetime to the naive UTC form stored in every table."""
+    """Normalise an aware datetime to UTC for storage; reject a naive one, whose zone is unknown."""
     if instant is None:
         return None
     if instant.tzinfo is None:
         raise ValueError(f"expected an aware datetime, got naive {instant!r}")
-    return instant.astimezone(UTC).replace(tzinfo=None)
+    return instant.astimezone(UTC)
 
 
+@overload
+def from_db(value: datetime) -> datetime: ...
+@overload
+def from_db(value: None) -> None: ...
 def from_db(value: datetime | None) -> datetime | None:
-    """Attach UTC to a naive datetime read from the database."""
+    """Return a stored datetime as aware UTC (SQLite keeps UTC without an offset)."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
