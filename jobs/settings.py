@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,9 @@ JOB_IDS = (
     "cleanup-old-sessions",
     "cleanup-expired-credentials",
 )
+
+# Placeholders a reminder template may use; anything else is rejected at start-up.
+REMINDER_PLACEHOLDERS = ("customer_name", "business_name", "starts_at_local", "party_size")
 
 _QUIET_HOURS = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 
@@ -129,6 +133,18 @@ class Settings(BaseSettings):
     provider_read_timeout_seconds: float = Field(20.0, gt=0, description="read time-out for provider calls (s)")
     provider_concurrency: int = Field(8, ge=1, le=200, description="concurrent requests per provider")
     provider_max_retries: int = Field(3, ge=0, le=10, description="retries of a rate-limited or 5xx provider call")
+    provider_max_retry_delay_seconds: float = Field(30.0, gt=0, description="longest wait before a retry (s); a longer Retry-After fails the call instead")
+    reminder_template_ro: str = Field(
+        "Bună ziua, {customer_name}! Vă reamintim rezervarea la {business_name} pe {starts_at_local}, pentru {party_size} persoane.",
+        description="SMS reminder text for businesses whose language is ro; placeholders: " + ", ".join(f"{{{name}}}" for name in REMINDER_PLACEHOLDERS),
+    )
+    reminder_template_en: str = Field(
+        "Hello {customer_name}, this is a reminder of your reservation at {business_name} on {starts_at_local}, party of {party_size}.",
+        description="SMS reminder text for businesses whose language is en (and any other language); same placeholders as the ro text",
+    )
+    whatsapp_template_name: str = Field("reservation_reminder", description="approved WhatsApp template sent as the reminder; its body takes the four placeholders in the order customer_name, business_name, starts_at_local, party_size")
+    whatsapp_template_language_ro: str = Field("ro", description="WhatsApp template language code for ro businesses")
+    whatsapp_template_language_en: str = Field("en", description="WhatsApp template language code for en businesses")
 
     # Storage, files and the engine.
     database_url: str = Field("sqlite:///var/cron-console.db", description="SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
@@ -197,6 +213,39 @@ class Settings(BaseSettings):
         if value.strip() and not _QUIET_HOURS.match(value):
             raise ValueError(_("invalid interval; expected HH:MM-HH:MM such as 21:00-09:00, or empty"))
         return value.strip()
+
+    @field_validator("reminder_template_ro", "reminder_template_en")
+    @classmethod
+    def _check_reminder_template(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(_("empty reminder text; expected a text with placeholders such as {customer_name}"))
+        try:
+            fields = [(name, conversion, spec) for _text, name, spec, conversion in string.Formatter().parse(value)
+                      if name is not None]
+        except ValueError as error:
+            raise ValueError(_("unbalanced braces ({reason}); write a literal brace as {{{{ or }}}}").format(
+                reason=error)) from error
+        expected = ", ".join(f"{{{name}}}" for name in REMINDER_PLACEHOLDERS)
+        for name, conversion, spec in fields:
+            if name not in REMINDER_PLACEHOLDERS or conversion or spec:
+                shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+                raise ValueError(_("unknown placeholder {placeholder}; expected only {expected}").format(
+                    placeholder=shown, expected=expected))
+        return value
+
+    @field_validator("whatsapp_template_name")
+    @classmethod
+    def _check_whatsapp_template_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9_]{1,512}", value):
+            raise ValueError(_("invalid template name; expected lower-case letters, digits and underscores"))
+        return value
+
+    @field_validator("whatsapp_template_language_ro", "whatsapp_template_language_en")
+    @classmethod
+    def _check_whatsapp_language(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", value):
+            raise ValueError(_("invalid language code; expected a WhatsApp code such as ro, en or en_US"))
+        return value
 
     @field_validator("meta_graph_url", "twilio_api_url")
     @classmethod
@@ -274,7 +323,7 @@ def _format_validation_error(error: ValidationError, env_file: Path | None) -> s
         lines.append(_("{variable}={value} is invalid: {reason}.").format(
             variable=variable_name(field), value=shown, reason=reason.rstrip(".")))
     where = _(" (env file: {path})").format(path=env_file) if env_file else ""
-    return _("Invalid configuration{where}:").format(where=where) + "\n  " + "\n  ".join(lines)
+    return _("fix these settings{where}:").format(where=where) + "\n  " + "\n  ".join(lines)
 
 
 @dataclass(frozen=True)
