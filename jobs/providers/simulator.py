@@ -127,6 +127,8 @@ class _State:
     token_states: dict[str, str] = field(default_factory=dict)
     echo_tokens: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
 
 def token_state(token: str, overrides: dict[str, str] | None = None) -> str:
@@ -220,8 +222,16 @@ class SimulatorServer:
             return list(self._state.received)
 
     def clear_received(self) -> None:
+        """Forget the recorded requests and reset :attr:`peak_in_flight`."""
         with self._state.lock:
             self._state.received.clear()
+            self._state.peak_in_flight = self._state.in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The largest number of requests being answered at the same time since the last reset."""
+        with self._state.lock:
+            return self._state.peak_in_flight
 
     def inject(
         self,
@@ -315,6 +325,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
+        with self.shared.lock:
+            self.shared.in_flight += 1
+            self.shared.peak_in_flight = max(self.shared.peak_in_flight, self.shared.in_flight)
+        try:
+            self._answer()
+        finally:
+            with self.shared.lock:
+                self.shared.in_flight -= 1
+
+    def _answer(self) -> None:
         request = self._record()
         fault = self._take_fault(request)
         if self.shared.latency > 0:
