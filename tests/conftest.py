@@ -22,6 +22,9 @@ from storage.models import Alert
 POSTGRES_URL = os.environ.get("CRON_TEST_POSTGRES_URL", "")
 POSTGRES_SKIP_REASON = "CRON_TEST_POSTGRES_URL is not set; set it to a PostgreSQL URL to run the PostgreSQL cases"
 
+# The provider simulator fixtures, for the reminder and credential tests.
+pytest_plugins = ("tests.provider_fixtures",)
+
 # A Wednesday in summer time, far from either DST change.
 DEFAULT_NOW = datetime(2026, 6, 17, 10, 0, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """Fixtures and seed helpers shared by the provider, reminder and credential tests.
 
-A test module loads the fixtures with ``pytest_plugins = ("tests.provider_fixtures",)``.
+``tests/conftest.py`` loads this module as a plugin, so its fixtures are available to every test.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from jobs.providers.simulator import SimulatorServer, token_state
 from tests.conftest import DEFAULT_NOW
 from tests.provider_fixtures import OTHER_TWILIO_SID, TWILIO_SID
 
-pytest_plugins = ("tests.provider_fixtures",)
-
 META_PHONE = "106540352242922"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
