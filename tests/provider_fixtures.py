@@ -44,7 +44,7 @@ def simulator() -> Iterator[SimulatorServer]:
     server.stop()
 
 
-def provider_settings(base: Settings, simulator: SimulatorServer, **overrides: Any) -> dict[str, Any]:
+def provider_settings(simulator: SimulatorServer, **overrides: Any) -> dict[str, Any]:
     """Return settings overrides that point both providers at ``simulator``."""
     return {"meta_graph_url": simulator.base_url, "twilio_api_url": simulator.base_url, **overrides}
 
