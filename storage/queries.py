@@ -2,10 +2,9 @@
 
 Filters are built from the Core tables below with bound parameters only, so
 the same statement runs on SQLite and PostgreSQL. Functions that run a query
-take the session as the keyword argument ``session``. Cut-offs are aware UTC
-datetimes and are converted with :func:`storage.db.to_db` here, so callers
-never handle the naive stored form. "Older than a cut-off" always means
-strictly before it: a row stamped exactly at the cut-off is kept.
+take the session as the keyword argument ``session``. Cut-offs are aware
+datetimes, normalised with :func:`storage.db.to_db`. "Older than a cut-off"
+always means strictly before it: a row stamped exactly at the cut-off is kept.
 """
 
 from __future__ import annotations
