@@ -221,8 +221,9 @@ def test_optimize_postgres(database: Database, make_context: MakeContext) -> Non
     fill(database, messages=10)
 
     tables = len(backup.backup_tables())
-    assert optimize_database(make_context("optimize-database", dry_run=True)) == {"tables_vacuumed": tables}
-    assert optimize_database(make_context("optimize-database")) == {"tables_vacuumed": tables}
+    expected = {"tables_vacuumed": tables, "analyzed": tables}
+    assert optimize_database(make_context("optimize-database", dry_run=True)) == expected
+    assert optimize_database(make_context("optimize-database")) == expected
 
 
 # --- cleanup-old-logs -------------------------------------------------------------
