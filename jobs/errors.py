@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from console.i18n import N_
+
 
 class CronConsoleError(Exception):
     """An error an operator can act on: a short title and a message that names the bad value.
@@ -10,7 +12,7 @@ class CronConsoleError(Exception):
     it as an error notification. The message never contains a secret.
     """
 
-    title = "Error"
+    title = N_("Error")
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
         super().__init__(message)
@@ -25,13 +27,13 @@ class CronConsoleError(Exception):
 class ConfigError(CronConsoleError):
     """A setting from the environment or the env file is invalid."""
 
-    title = "Invalid configuration"
+    title = N_("Invalid configuration")
 
 
 class CronExpressionError(CronConsoleError):
     """A cron expression is malformed or can never fire."""
 
-    title = "Invalid cron expression"
+    title = N_("Invalid cron expression")
 
     def __init__(self, expression: str, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -40,14 +42,14 @@ class CronExpressionError(CronConsoleError):
 
 
 class JobNotFoundError(CronConsoleError):
-    title = "Unknown job"
+    title = N_("Unknown job")
 
 
 class JobBusyError(CronConsoleError):
     """A manual run was requested while the same job is already running."""
 
-    title = "Job already running"
+    title = N_("Job already running")
 
 
 class ReadOnlyError(CronConsoleError):
-    title = "Read-only console"
+    title = N_("Read-only console")

@@ -1,0 +1,143 @@
+"""Times, durations and statuses as the screens show them, in the UI language.
+
+Every instant is shown in the engine's zone with its UTC offset, so that a
+daylight-saving change is visible (``2026-10-25 03:30 +02:00``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from console.i18n import N_, _
+
+STATUS_LABELS = {
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+    "timed_out": N_("timed out"),
+    "cancelled": N_("cancelled"),
+    "interrupted": N_("interrupted"),
+    "skipped": N_("skipped"),
+    "missed": N_("missed"),
+    "running": N_("running"),
+}
+
+# One-character marks next to a status, readable without colour.
+STATUS_MARKS = {
+    "succeeded": "✓",
+    "failed": "✗",
+    "timed_out": "⌛",
+    "cancelled": "⊘",
+    "interrupted": "!",
+    "skipped": "»",
+    "missed": "»",
+    "running": "▶",
+}
+
+STATE_LABELS = {
+    "scheduled": N_("scheduled"),
+    "running": N_("running"),
+    "paused": N_("paused"),
+    "disabled": N_("disabled"),
+    "manual": N_("manual only"),
+}
+
+SOURCE_LABELS = {
+    "default": N_("default"),
+    "environment": N_("environment"),
+    "operator": N_("operator"),
+}
+
+SEVERITY_LABELS = {
+    "info": N_("info"),
+    "warning": N_("warning"),
+    "critical": N_("critical"),
+}
+
+
+def status_label(status: str) -> str:
+    """Return the translated name of a run status, or the status itself when unknown."""
+    return _(STATUS_LABELS[status]) if status in STATUS_LABELS else status
+
+
+def state_label(state: str) -> str:
+    return _(STATE_LABELS[state]) if state in STATE_LABELS else state
+
+
+def source_label(source: str) -> str:
+    return _(SOURCE_LABELS[source]) if source in SOURCE_LABELS else source
+
+
+def severity_label(severity: str) -> str:
+    return _(SEVERITY_LABELS[severity]) if severity in SEVERITY_LABELS else severity
+
+
+def local_time(instant: datetime, zone: ZoneInfo, *, with_date: bool = True, seconds: bool = False) -> str:
+    """Format ``instant`` in ``zone`` with its UTC offset: ``2026-06-17 13:00 +03:00``."""
+    local = instant.astimezone(zone)
+    offset = local.strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:]}" if offset else ""
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    day = local.strftime("%Y-%m-%d ") if with_date else ""
+    return f"{day}{clock} {offset}".rstrip()
+
+
+def short_time(instant: datetime, zone: ZoneInfo) -> str:
+    """Format ``instant`` compactly for a table cell: ``06-17 13:00 +03:00``."""
+    local = instant.astimezone(zone)
+    offset = local.strftime("%z")
+    return f"{local.strftime('%m-%d %H:%M')} {offset[:3]}:{offset[3:]}"
+
+
+def span(delta: timedelta) -> str:
+    """Format a length of time to the minute above one minute: ``3 h 12 min``, ``2 d 4 h``, ``42 s``."""
+    total = int(abs(delta).total_seconds())
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return _("{days} d {hours} h").format(days=days, hours=hours) if hours else _("{days} d").format(days=days)
+    if hours:
+        return (_("{hours} h {minutes} min").format(hours=hours, minutes=minutes) if minutes
+                else _("{hours} h").format(hours=hours))
+    if minutes:
+        return _("{minutes} min").format(minutes=minutes)
+    return _("{seconds} s").format(seconds=seconds)
+
+
+def relative(instant: datetime, now: datetime) -> str:
+    """Say how far ``instant`` is from ``now``: ``in 3 h 12 min`` or ``5 min ago``."""
+    delta = instant - now
+    if abs(delta) < timedelta(seconds=1):
+        return _("now")
+    if delta > timedelta(0):
+        return _("in {span}").format(span=span(delta))
+    return _("{span} ago").format(span=span(delta))
+
+
+def duration(seconds: float | None) -> str:
+    """Format a run's duration: ``0.4 s``, ``12 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    if seconds is None:
+        return "—"
+    if seconds < 10:
+        return _("{seconds:.1f} s").format(seconds=seconds)
+    whole = int(round(seconds))
+    if whole < 60:
+        return _("{seconds} s").format(seconds=whole)
+    hours, rest = divmod(whole, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return _("{hours} h {minutes:02d} min").format(hours=hours, minutes=minutes)
+    return _("{minutes} min {seconds:02d} s").format(minutes=minutes, seconds=secs)
+
+
+def elapsed(since: datetime, now: datetime) -> str:
+    """Format time elapsed as a clock: ``0:42``, ``12:05``, ``1:02:05``."""
+    total = max(0, int((now - since).total_seconds()))
+    hours, rest = divmod(total, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def percent(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:.0f}%"

@@ -1,0 +1,64 @@
+"""Confirmation before a destructive job runs, showing what its dry run found."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Label, Static
+
+from console.bindings import translate_bindings
+from console.format import local_time
+from console.i18n import N_, _
+from jobs.records import RunRecord
+from jobs.registry import JobSpec
+from jobs.summary import format_summary
+
+if TYPE_CHECKING:
+    from console.app import CronConsoleApp
+
+
+class ConfirmRunScreen(ModalScreen[bool]):
+    """Ask whether to run a destructive job; dismiss with True to run it."""
+
+    CSS_PATH = "confirm_run.tcss"
+    BINDINGS = [
+        Binding("y", "confirm", N_("Run it"), id="confirm"),
+        Binding("n,escape", "cancel", N_("Cancel"), id="cancel"),
+    ]
+
+    def __init__(self, spec: JobSpec, preview: RunRecord) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self.spec = spec
+        self.preview = preview
+
+    def compose(self) -> ComposeResult:
+        zone = cast("CronConsoleApp", self.app).engine.zone
+        with Vertical(id="dialog"):
+            yield Label(_("Run {job} now?").format(job=self.spec.id), id="dialog-title")
+            yield Static(_(self.spec.description), id="dialog-description")
+            yield Static(_("Dry run at {time}: {summary}").format(
+                time=local_time(self.preview.started_at, zone, seconds=True),
+                summary=format_summary(self.preview.summary, dry_run=True)), id="dialog-preview", markup=False)
+            yield Static(_("This job deletes data. A real run now should change what the dry run counted."),
+                         id="dialog-warning")
+            with Horizontal(id="dialog-buttons"):
+                yield Button(_("Run it"), variant="error", id="confirm")
+                yield Button(_("Cancel"), variant="default", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
