@@ -254,8 +254,9 @@ def _run_batches(
     order_by: Sequence[ColumnElement[Any]],
     batch_size: int,
     between_batches: BetweenBatches | None,
-    pause_seconds: float,
+    pause_seconds: float | None,
 ) -> BatchProgress:
+    pause = BATCH_PAUSE_SECONDS if pause_seconds is None else pause_seconds
     progress = BatchProgress()
     previous: list[int] = []
     while True:
@@ -276,8 +277,8 @@ def _run_batches(
         previous = ids
         if len(ids) < batch_size:
             break
-        if pause_seconds > 0:
-            time.sleep(pause_seconds)
+        if pause > 0:
+            time.sleep(pause)
     return progress
 
 
@@ -290,7 +291,7 @@ def delete_in_batches(
     batch_size: int,
     children: Sequence[tuple[Table, str]] = (),
     between_batches: BetweenBatches | None = None,
-    pause_seconds: float = BATCH_PAUSE_SECONDS,
+    pause_seconds: float | None = None,
 ) -> BatchProgress:
     """Delete the rows of ``table`` matching ``where``, ``batch_size`` rows per transaction.
 
@@ -304,7 +305,8 @@ def delete_in_batches(
 
     ``between_batches`` runs before every batch and may raise to stop the work
     (a job passes its cancellation check). After a batch commits the function
-    sleeps ``pause_seconds`` so that other writers get the database. A crash
+    sleeps ``pause_seconds`` (default :data:`BATCH_PAUSE_SECONDS`, read at
+    call time) so that other writers get the database. A crash
     loses at most the batch in flight, and calling again finishes the work.
     """
 
@@ -334,7 +336,7 @@ def update_in_batches(
     order_by: Sequence[ColumnElement[Any]],
     batch_size: int,
     between_batches: BetweenBatches | None = None,
-    pause_seconds: float = BATCH_PAUSE_SECONDS,
+    pause_seconds: float | None = None,
 ) -> BatchProgress:
     """Set ``values`` on the rows matching ``where``, ``batch_size`` rows per transaction.
 
