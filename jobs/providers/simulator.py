@@ -277,6 +277,9 @@ class SimulatorServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 drops connections opened in a burst, and the client's
+    # retransmission then costs a second.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self._connections: set[socket.socket] = set()
@@ -312,6 +315,9 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "provider-simulator/1"
+    # Headers and body leave in separate writes; with Nagle's algorithm the body then waits for
+    # the client's delayed ACK (about 40 ms on Linux) on every kept-alive request.
+    disable_nagle_algorithm = True
     shared: _State
 
     def log_message(self, format: str, *args: Any) -> None:
