@@ -1,0 +1,320 @@
+"""Pilot tests: press the console's real keys and check what the engine stored in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from console.app import CronConsoleApp
+from console.screens.alerts import AlertsScreen
+from console.screens.confirm_run import ConfirmRunScreen
+from console.screens.details import JobDetailsScreen
+from console.screens.help import HelpScreen
+from console.screens.main import MainScreen
+from console.screens.quit import QuitScreen
+from console.screens.schedule_editor import ScheduleEditorScreen
+from console.widgets.job_table import JobTable
+from console.widgets.log_pane import LogPane
+from jobs import records
+from storage.db import Database
+from storage.models import Alert, JobRun, JobSetting
+from tests import ui_support
+
+SIZE = (100, 30)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
+    ui_support.slow_started.clear()
+    ui_support.slow_release.clear()
+    yield
+    ui_support.slow_release.set()
+
+
+async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
+    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.02)
+
+
+def runs_of(app: CronConsoleApp, job_id: str) -> list[JobRun]:
+    with app.engine.database.session() as session:
+        return list(session.exec(select(JobRun).where(JobRun.job_id == job_id, JobRun.trigger == "manual")
+                                 .order_by(col(JobRun.id))).all())
+
+
+def job_setting(app: CronConsoleApp, job_id: str) -> JobSetting | None:
+    with app.engine.database.session() as session:
+        return session.get(JobSetting, job_id)
+
+
+def table(app: CronConsoleApp) -> JobTable:
+    return app.screen.query_one(JobTable)
+
+
+async def start(app: CronConsoleApp, pilot: Pilot[None], job_id: str | None = None) -> None:
+    await ui_support.wait_until_ready(app)
+    await pilot.pause()
+    if job_id is not None:
+        table(app).select_job(job_id)
+        await pilot.pause()
+        assert table(app).selected_job_id == job_id
+
+
+async def test_run_key_records_manual_run(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "check-inactive-sessions")
+        await pilot.press("r")
+        await wait_for(lambda: any(run.status == "succeeded" for run in runs_of(app, "check-inactive-sessions")),
+                       pilot)
+        run = runs_of(app, "check-inactive-sessions")[-1]
+        assert run.requested_by == app.user
+        assert run.dry_run is False
+        assert table(app).selected_job_id == "check-inactive-sessions"
+
+
+async def test_dry_run_key_records_dry_run(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "cleanup-sessions")
+        await pilot.press("d")
+        await wait_for(lambda: len(runs_of(app, "cleanup-sessions")) == 1
+                       and runs_of(app, "cleanup-sessions")[0].status == "succeeded", pilot)
+        assert runs_of(app, "cleanup-sessions")[0].dry_run is True
+        assert not isinstance(app.screen, ConfirmRunScreen)
+
+
+async def test_destructive_run_confirmed_after_dry_run(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "cleanup-sessions")
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmRunScreen), pilot)
+        preview = runs_of(app, "cleanup-sessions")
+        assert [run.dry_run for run in preview] == [True]
+        assert "deleted 2" in str(app.screen.query_one("#dialog-preview").render())
+
+        await pilot.press("y")
+        await wait_for(lambda: len(runs_of(app, "cleanup-sessions")) == 2
+                       and runs_of(app, "cleanup-sessions")[1].status == "succeeded", pilot)
+        assert runs_of(app, "cleanup-sessions")[1].dry_run is False
+
+
+async def test_destructive_run_declined_runs_nothing(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "cleanup-old-messages")
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmRunScreen), pilot)
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+        await pilot.pause(0.2)
+        assert [run.dry_run for run in runs_of(app, "cleanup-old-messages")] == [True]
+
+
+async def test_pause_key_persists_and_resumes(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "backup-data")
+        await pilot.press("p")
+        await wait_for(lambda: (setting := job_setting(app, "backup-data")) is not None and setting.paused, pilot)
+        await wait_for(lambda: "paused" in str(table(app).get_cell("backup-data", "state")), pilot)
+        assert table(app).selected_job_id == "backup-data"
+
+        await pilot.press("p")
+        await wait_for(lambda: not job_setting(app, "backup-data").paused, pilot)  # type: ignore[union-attr]
+        assert app.engine.job("backup-data").next_run is not None
+
+
+async def test_invalid_schedule_rejected_old_kept(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "cleanup-old-logs")
+        await pilot.press("e")
+        await wait_for(lambda: isinstance(app.screen, ScheduleEditorScreen), pilot)
+        await pilot.press("ctrl+a", "ctrl+k", *"61 * * * *")
+        editor = app.screen
+        assert isinstance(editor, ScheduleEditorScreen)
+        assert editor.query_one(Input).has_class("-invalid")
+        assert "minute" in editor.reason
+        assert "61" in editor.reason
+
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.screen is editor
+        assert job_setting(app, "cleanup-old-logs") is None
+        assert app.engine.job("cleanup-old-logs").schedule == "30 1 1 * *"
+
+        await pilot.press("ctrl+a", "ctrl+k", *"15 4 * * 1-5", "enter")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+        setting = job_setting(app, "cleanup-old-logs")
+        assert setting is not None
+        assert setting.schedule_override == "15 4 * * 1-5"
+        assert app.engine.job("cleanup-old-logs").schedule_source == "operator"
+
+
+async def test_schedule_reset_to_default(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        table(app).select_job("daily-report")
+        await pilot.pause()
+        assert app.engine.job("daily-report").schedule == "0 7 * * 1-5"
+        await pilot.press("e")
+        await wait_for(lambda: isinstance(app.screen, ScheduleEditorScreen), pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+        assert app.engine.job("daily-report").schedule == "0 8 * * *"
+        setting = job_setting(app, "daily-report")
+        assert setting is not None
+        assert setting.schedule_override is None
+
+
+async def test_read_only_console_refuses_changes(tmp_path: Path) -> None:
+    ui_support.seed_database(Database(ui_support.make_settings(tmp_path).database_url))
+    app = ui_support.make_app(tmp_path, seed=False, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "check-inactive-sessions")
+        await pilot.press("r", "p", "e")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, MainScreen)
+        assert runs_of(app, "check-inactive-sessions") == []
+        assert job_setting(app, "check-inactive-sessions") is None
+        messages = [notification.message for notification in app._notifications]
+        assert any("read-only" in message for message in messages)
+
+
+async def test_alerts_screen_acknowledges(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, AlertsScreen) and len(app.screen.alerts) == 2, pilot)
+        await pilot.press("a")
+        await wait_for(lambda: len(app.screen.alerts) == 1, pilot)  # type: ignore[attr-defined]
+        with app.engine.database.session() as session:
+            acknowledged = session.exec(select(Alert).where(col(Alert.acknowledged_at).is_not(None))).all()
+        assert len(acknowledged) == 1
+        assert acknowledged[0].acknowledged_by == app.user
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_filter_keeps_matching_rows(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        assert table(app).row_count == 16
+        await pilot.press("slash", *"cleanup-old")
+        await pilot.pause()
+        shown = {str(row.key.value) for row in table(app).ordered_rows}
+        assert shown == {"cleanup-old-messages", "cleanup-old-logs", "cleanup-old-sessions"}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table(app).row_count == 16
+
+
+async def test_details_screen_shows_history(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "cleanup-sessions")
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, JobDetailsScreen) and len(app.screen.runs) == 4, pilot)
+        await pilot.press("h")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#run-detail").render())
+        assert "sessions deleted 118" in detail
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_log_keys_change_filters(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "check-inactive-sessions")
+        pane = app.screen.query_one(LogPane)
+        await pilot.press("l")
+        assert pane.min_level == 30
+        assert "WARNING" in str(pane.border_title)
+        await pilot.press("j")
+        assert pane.job_filter == "check-inactive-sessions"
+        await pilot.press("j")
+        assert pane.job_filter is None
+
+
+async def test_help_lists_keys(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        descriptions = [binding.description for binding in app.screen.key_bindings]
+        assert "Run" in descriptions
+        assert "Quit" in descriptions
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_ui_responsive_during_slow_job(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path, slow=["optimize-database"])
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "optimize-database")
+        await pilot.press("r")
+        await asyncio.to_thread(ui_support.slow_started.wait, 5)
+        await wait_for(lambda: "running" in str(table(app).get_cell("optimize-database", "state")), pilot)
+
+        # Keys still act at once while the job's worker thread runs.
+        started = time.monotonic()
+        await pilot.press("slash", *"optimize")
+        await pilot.pause()
+        assert table(app).row_count == 1
+        await pilot.press("escape", "l")
+        assert app.screen.query_one(LogPane).min_level == 30
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert time.monotonic() - started < 3.0
+        assert runs_of(app, "optimize-database")[-1].status == "running"
+
+        ui_support.slow_release.set()
+        await wait_for(lambda: runs_of(app, "optimize-database")[-1].status == "succeeded", pilot)
+
+
+async def test_quit_while_running_cancels(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path, slow=["optimize-database"])
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "optimize-database")
+        await pilot.press("r")
+        await asyncio.to_thread(ui_support.slow_started.wait, 5)
+        await pilot.press("q")
+        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        await pilot.press("c")
+        await wait_for(lambda: not app.is_running, pilot)
+    assert runs_of(app, "optimize-database")[-1].status == "cancelled"
+
+
+async def test_quit_dialog_stay_keeps_running(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path, slow=["optimize-database"])
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "optimize-database")
+        await pilot.press("r")
+        await asyncio.to_thread(ui_support.slow_started.wait, 5)
+        await pilot.press("q")
+        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        assert app.is_running
+        ui_support.slow_release.set()
+        await wait_for(lambda: runs_of(app, "optimize-database")[-1].status == "succeeded", pilot)

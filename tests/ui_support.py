@@ -1,0 +1,157 @@
+"""Shared set-up for the UI tests: a seeded database, stand-in jobs and a console built by ``build_app``.
+
+Every job of the catalogue is replaced by a stand-in from this module, so the
+screens do not depend on what the real jobs find, and APScheduler never fires
+on its own (the engine still computes next runs from its schedules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+
+from console.app import CronConsoleApp, build_app
+from console.widgets.gauges import FixedSampler, ResourceSample
+from jobs import records
+from jobs.clock import FakeClock
+from jobs.context import JobContext, Summary
+from jobs.cron import CronSchedule
+from jobs.engine import Engine, with_job_spec
+from jobs.records import ProcessIdentity
+from jobs.registry import JOBS, JobSpec
+from jobs.settings import Settings
+from storage.db import Database
+
+# A Wednesday in summer time (Europe/Bucharest is UTC+3), far from either DST change.
+NOW = datetime(2026, 6, 17, 10, 0, tzinfo=UTC)
+DATABASE_FILE = "console.db"
+SAMPLE = ResourceSample(cpu_percent=12.0, process_memory_mb=86.0, system_memory_percent=61.0,
+                        database_disk_free_gb=120.5, backup_disk_free_gb=80.25)
+SAMPLES = [
+    ResourceSample(cpu_percent=cpu, process_memory_mb=80.0 + index, system_memory_percent=60.0 + index % 3,
+                   database_disk_free_gb=120.5, backup_disk_free_gb=80.25)
+    for index, cpu in enumerate((5.0, 9.0, 30.0, 12.0, 48.0, 20.0, 12.0))
+]
+# The pid in "Engine starting" log lines; fixed so the log pane is the same on every run.
+FIXED_IDENTITY = ProcessIdentity(instance_id="test-instance", host="test-host", pid=4242)
+
+# Steering for the slow stand-in job.
+slow_started = threading.Event()
+slow_release = threading.Event()
+
+
+def quick_job(ctx: JobContext) -> Summary:
+    ctx.logger.info("examined 3 rows")
+    if ctx.dry_run:
+        return {"examined": 3, "deleted": 2}
+    return {"examined": 3, "deleted": 2}
+
+
+def slow_job(ctx: JobContext) -> Summary:
+    """Run until :data:`slow_release` is set, checking for cancellation every 10 ms."""
+    slow_started.set()
+    ctx.logger.info("slow job started")
+    while not slow_release.wait(0.01):
+        ctx.check_cancelled()
+    return {"examined": 1}
+
+
+def failing_job(ctx: JobContext) -> Summary:
+    raise RuntimeError("the table is locked")
+
+
+class NeverTrigger(BaseTrigger):  # type: ignore[misc]
+    """A trigger that never fires, so that wall-clock time cannot start a job during a test."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        return None
+
+
+def never_fire(_spec: JobSpec, _schedule: CronSchedule) -> BaseTrigger:
+    return NeverTrigger()
+
+
+def stand_in_specs(slow: Iterable[str] = ()) -> list[JobSpec]:
+    """The catalogue with every target replaced: ``slow`` ids run :func:`slow_job`, the rest :func:`quick_job`."""
+    slow_ids = set(slow)
+    return [
+        with_job_spec(spec, target=f"tests.ui_support:{'slow_job' if spec.id in slow_ids else 'quick_job'}")
+        for spec in JOBS
+    ]
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{DATABASE_FILE}",  # relative: the tests run in tmp_path
+        "backup_dir": tmp_path / "backups",
+        "log_dir": tmp_path / "logs",
+        "instance_id": "test-instance",
+        "stop_grace_seconds": 0.5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def seed_database(database: Database) -> None:
+    """Create the schema and a few runs, settings and alerts, the same on every call."""
+    database.create_schema()
+    identity = ProcessIdentity("seed", "seed-host", 1)
+    runs = [
+        ("cleanup-sessions", "succeeded", timedelta(hours=-8), 4.2, {"examined": 120, "deleted_sessions": 118}),
+        ("cleanup-sessions", "succeeded", timedelta(days=-1, hours=-8), 3.1, {"examined": 90, "deleted_sessions": 90}),
+        ("cleanup-sessions", "failed", timedelta(days=-2, hours=-8), 0.4, {"examined": 0}),
+        ("cleanup-sessions", "succeeded", timedelta(days=-3, hours=-8), 5.9, {"examined": 200, "deleted_sessions": 199}),
+        ("check-inactive-sessions", "succeeded", timedelta(hours=-4), 0.8, {"examined": 12, "changed": 3}),
+        ("backup-data", "timed_out", timedelta(hours=-7), 3600.0, {}),
+        ("check-unprocessed-messages", "succeeded", timedelta(minutes=-30), 0.2, {"examined": 4}),
+    ]
+    for job_id, status, offset, seconds, summary in runs:
+        started = NOW + offset
+        run = records.claim_run(database, identity=identity, job_id=job_id, trigger="schedule",
+                                scheduled_at=started, started_at=started, dry_run=False, requested_by=None)
+        assert run is not None
+        error = "RuntimeError: database is locked" if status == "failed" else (
+            "Cancelled after its time-out of 3600 s." if status == "timed_out" else None)
+        log = f"{started.isoformat()} INFO jobs.run.{job_id}: examined rows"
+        records.finish_run(database, run.id, status=status, finished_at=started + timedelta(seconds=seconds),
+                           summary=summary, error=error, log=log)
+
+    records.save_job_setting(database, job_id="sync-credentials", field_name="paused", old_value="false",
+                             new_value="true", changed_by="ana", now=NOW - timedelta(days=1), paused=True)
+    records.save_job_setting(database, job_id="daily-report", field_name="schedule", old_value="0 8 * * *",
+                             new_value="0 7 * * 1-5", changed_by="ana", now=NOW - timedelta(days=2),
+                             schedule_override="0 7 * * 1-5")
+    records.insert_alert(database, kind="credential-invalid", severity="critical",
+                         message="Meta credential 12 of Bistro Dunărea was rejected: token expired",
+                         job_id="validate-credentials", run_id=None, now=NOW - timedelta(hours=5))
+    records.insert_alert(database, kind="unprocessed-messages", severity="warning",
+                         message="7 inbound messages are still unprocessed after 15 minutes",
+                         job_id="check-unprocessed-messages", run_id=None, now=NOW - timedelta(minutes=30))
+
+
+def make_app(tmp_path: Path, *, seed: bool = True, read_only: bool = False, slow: Iterable[str] = (),
+             settings: Settings | None = None) -> CronConsoleApp:
+    """Build the console as the CLI does, with stand-in jobs, a fixed clock and fixed gauges."""
+    settings = settings or make_settings(tmp_path)
+    database = Database(settings.database_url)
+    if seed:
+        seed_database(database)
+    engine = Engine(settings, database=database, clock=FakeClock(NOW), specs=stand_in_specs(slow),
+                    read_only=read_only, trigger_factory=never_fire)
+    return build_app(settings, engine=engine, sampler=FixedSampler(SAMPLES))
+
+
+async def wait_until_ready(app: CronConsoleApp, timeout: float = 10.0) -> None:
+    """Wait until the engine has started and the first rows are on screen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not app.engine_ready:
+        if loop.time() > deadline:
+            raise TimeoutError("the engine did not start within the time limit")
+        await asyncio.sleep(0.02)
