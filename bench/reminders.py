@@ -3,9 +3,9 @@
 The script seeds a SQLite database with ``--count`` confirmed reservations due
 for a reminder, starts the simulator in a separate process (so that its
 threads do not compete with the job for the interpreter lock) with a fixed
-``--latency`` per answer, and runs the real ``reservation_reminders`` job once.
+``--latency`` per response, and runs the real ``reservation_reminders`` job once.
 
-With ``provider_concurrency`` requests in flight per provider and each answer
+With ``provider_concurrency`` requests in flight per provider and each response
 taking ``latency`` seconds, no run can send more than
 ``providers × concurrency / latency`` reminders per second. The script prints
 the measured rate, that bound and their ratio. Goal: a ratio of at least 0.8.
@@ -57,7 +57,9 @@ def seed(database: Database, count: int, channel: str, now_offset_hours: float =
         session.add(Credential(business_id=business.id, provider="twilio", account_ref="AC" + "0" * 32,
                                secret="demo-twilio-valid-1", sender="+15005550006", status="valid"))
         for n in range(count):
-            chosen = channel if channel != "mixed" else ("whatsapp" if n % 2 else "sms")
+            chosen = channel
+            if channel == "mixed":
+                chosen = "whatsapp" if n % 2 else "sms"
             session.add(Reservation(
                 business_id=business.id, session_id=None, customer_name=f"Customer {n}",
                 customer_phone=f"+4070{n:07d}", channel=chosen, party_size=2, status="confirmed",
@@ -101,7 +103,7 @@ async def run_job(settings: Settings, database: Database) -> tuple[dict[str, obj
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=2000, help="reservations to remind")
-    parser.add_argument("--latency", type=float, default=0.020, help="simulator answer latency (s)")
+    parser.add_argument("--latency", type=float, default=0.020, help="simulator response latency (s)")
     parser.add_argument("--concurrency", type=int, default=8, help="provider_concurrency")
     parser.add_argument("--channel", choices=("whatsapp", "sms", "mixed"), default="whatsapp",
                         help="channel of the reservations; mixed uses both providers at once")

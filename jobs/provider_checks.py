@@ -40,7 +40,7 @@ BROKEN_STATUSES = ("invalid", "expired")
 
 
 class ProviderNotConfiguredError(CronConsoleError):
-    """``ctx.providers`` holds something that is not a :class:`ProviderHub`."""
+    """``ctx.providers`` contains something that is not a :class:`ProviderHub`."""
 
     title = "No provider client"
 
@@ -231,7 +231,7 @@ def select_checkable_credentials(*, session: Session) -> tuple[list[CredentialRo
 
 
 def save_results(database: Database, results: Sequence[CheckResult], *, checked_at: datetime, sync: bool) -> None:
-    """Store each answered check; a check the provider did not answer only updates ``last_error``."""
+    """Store each check result. A check that got no usable response only updates ``last_error``."""
     with database.session() as session:
         for result in results:
             credential = session.get(Credential, result.row.credential.id)

@@ -93,7 +93,7 @@ class ReminderPlan:
 
 @dataclass(frozen=True)
 class SendOutcome:
-    """What became of one send. ``kind``: sent, failed, rejected_credential, uncertain or released."""
+    """The outcome of one send. ``kind``: sent, failed, rejected_credential, uncertain or released."""
 
     reminder: PlannedReminder
     kind: str
@@ -512,9 +512,9 @@ def release_claims(database: Database, reservation_ids: Sequence[int]) -> None:
 def save_outcomes(database: Database, outcomes: Sequence[SendOutcome]) -> None:
     """Store a batch of send outcomes on their reservations, one transaction per batch.
 
-    ``sent`` and ``failed`` count an attempt; ``rejected_credential`` does not,
-    because the reservation was not at fault; ``uncertain`` keeps the claim
-    (``reminder_uncertain_at``); ``released`` only clears the claim.
+    ``sent``, ``failed`` and ``uncertain`` count an attempt. ``rejected_credential``
+    does not, because the reservation was not at fault. ``uncertain`` keeps the
+    claim (``reminder_uncertain_at``), and ``released`` only clears it.
     """
     rows: dict[str, list[dict[str, object]]] = {}
     for outcome in outcomes:

@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     provider_read_timeout_seconds: float = Field(20.0, gt=0, description="read time-out for provider calls (s)")
     provider_concurrency: int = Field(8, ge=1, le=200, description="concurrent requests per provider")
     provider_max_retries: int = Field(3, ge=0, le=10, description="retries of a rate-limited or 5xx provider call")
-    provider_max_retry_delay_seconds: float = Field(30.0, gt=0, description="longest wait before a retry (s); a longer Retry-After fails the call instead")
+    provider_max_retry_delay_seconds: float = Field(30.0, gt=0, description="maximum wait before a retry (s); a longer Retry-After fails the call instead")
     reminder_template_ro: str = Field(
         "Bună ziua, {customer_name}! Vă reamintim rezervarea la {business_name} pe {starts_at_local}, pentru {party_size} persoane.",
         description="SMS reminder text for businesses whose language is ro; placeholders: " + ", ".join(f"{{{name}}}" for name in REMINDER_PLACEHOLDERS),
@@ -228,7 +228,12 @@ class Settings(BaseSettings):
         expected = ", ".join(f"{{{name}}}" for name in REMINDER_PLACEHOLDERS)
         for name, conversion, spec in fields:
             if name not in REMINDER_PLACEHOLDERS or conversion or spec:
-                shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+                shown = "{" + name
+                if conversion:
+                    shown += f"!{conversion}"
+                if spec:
+                    shown += f":{spec}"
+                shown += "}"
                 raise ValueError(_("unknown placeholder {placeholder}; expected only {expected}").format(
                     placeholder=shown, expected=expected))
         return value

@@ -1,8 +1,8 @@
 """No token or auth token leaves the provider jobs: logs, summaries, errors, alerts, exceptions.
 
-The simulator is told to echo the caller's token and Authorization header in
-every error answer, as a careless provider might, so each path that turns a
-provider answer into text is exercised with the secret in it.
+The simulator echoes the caller's token and Authorization header in every
+error response, as a careless provider might, so each path that turns a
+provider response into text is exercised with the secret in it.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ async def test_jobs_leak_no_secret(
 
     summaries = await run_all(make_context, leaky_provider)
 
-    # The secrets did reach the simulator, and came back in its error answers.
+    # The secrets did reach the simulator, and came back in its error responses.
     assert {request.token for request in leaky_provider.received} >= set(SECRETS)
     assert any(request.path.endswith("debug_token") for request in leaky_provider.received)
     assert summaries[2]["uncertain"] == 1

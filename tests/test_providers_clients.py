@@ -272,7 +272,7 @@ async def test_retry_logged_with_ids(simulator: SimulatorServer, caplog: pytest.
     assert "retry 1 of 3" in retries[0].getMessage()
 
 
-# --- Time-outs and lost answers ---------------------------------------------------------
+# --- Time-outs and lost responses ---------------------------------------------------------
 
 
 async def test_read_timeout_on_send_is_uncertain(simulator: SimulatorServer) -> None:

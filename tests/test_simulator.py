@@ -1,4 +1,4 @@
-"""The provider simulator answers like Meta and Twilio, and misbehaves on request."""
+"""The provider simulator responds like Meta and Twilio, and misbehaves on request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the Meta and Twilio clients share: the request loop with retries, error mapping, redaction."""
+"""Shared parts of the Meta and Twilio clients: the request loop with retries, error mapping, redaction."""
 
 from __future__ import annotations
 
@@ -46,10 +46,10 @@ class ProviderCredential:
 
 @dataclass(frozen=True)
 class CredentialReport:
-    """What a provider says about a credential.
+    """A provider's report on a credential.
 
     ``status`` is ``valid``, ``invalid`` or ``expired``; ``expires_at`` is aware
-    UTC, or None when the credential does not expire or the provider did not say.
+    UTC, or None when the credential does not expire or the provider did not report it.
     """
 
     status: str
@@ -128,7 +128,7 @@ class ProviderClient(ABC):
 
     @abstractmethod
     def error_from_response(self, response: httpx.Response, body: Any, redact: Redactor) -> ProviderError:
-        """Map a non-2xx answer to the matching :class:`ProviderError` subclass."""
+        """Map a non-2xx response to the matching :class:`ProviderError` subclass."""
 
     @abstractmethod
     async def check_alive(self, credential: ProviderCredential, *, context: str) -> CredentialReport:
@@ -145,7 +145,7 @@ class ProviderClient(ABC):
         """Send one reminder; return the provider's message id.
 
         Raises :class:`ProviderUncertainError` when the request may have reached
-        the provider without an answer; the caller must not send it again.
+        the provider without a response, so the caller must not send it again.
         """
 
     async def request_json(
@@ -158,7 +158,7 @@ class ProviderClient(ABC):
         sends_message: bool = False,
         **request_options: Any,
     ) -> dict[str, Any]:
-        """Send a request, retrying rate limits and 5xx answers; return the JSON object answered.
+        """Send a request, retrying rate limits and 5xx responses; return the JSON object in the response.
 
         ``context`` names the ids involved (credential, reservation) for the
         retry log. Every failure is raised as a redacted :class:`ProviderError`
@@ -196,7 +196,7 @@ class ProviderClient(ABC):
                     provider=self.provider,
                 )
             except (httpx.TimeoutException, httpx.TransportError) as error:
-                failure = self._lost_answer(type(error).__name__, sends_message)
+                failure = self._lost_response(type(error).__name__, sends_message)
 
         # The failure is raised here, outside the except blocks, so it chains no httpx exception.
         if failure is not None:
@@ -204,15 +204,15 @@ class ProviderClient(ABC):
         assert response is not None
         return self._parse(response, redact)
 
-    def _lost_answer(self, kind: str, sends_message: bool) -> ProviderError:
+    def _lost_response(self, kind: str, sends_message: bool) -> ProviderError:
         if sends_message:
             return ProviderUncertainError(
-                _("{provider} did not answer the send in time ({kind}); the message may have been delivered, "
+                _("{provider} did not respond to the send in time ({kind}); the message may have been delivered, "
                   "so it will not be sent again automatically.").format(provider=self.label, kind=kind),
                 provider=self.provider,
             )
         return ProviderConnectionError(
-            _("{provider} did not answer in time ({kind}).").format(provider=self.label, kind=kind),
+            _("{provider} did not respond in time ({kind}).").format(provider=self.label, kind=kind),
             provider=self.provider,
         )
 
@@ -226,17 +226,17 @@ class ProviderClient(ABC):
             if isinstance(body, dict):
                 return body
             raise ProviderResponseError(
-                _("{provider} answered HTTP {status} with a body that is not a JSON object: {excerpt}").format(
+                _("{provider} returned HTTP {status} with a body that is not a JSON object: {excerpt}").format(
                     provider=self.label, status=response.status_code, excerpt=excerpt(response.text, redact) or "-"),
                 provider=self.provider, status_code=response.status_code,
             )
         raise self.error_from_response(response, body, redact)
 
     def error_without_object(self, response: httpx.Response, redact: Redactor) -> ProviderError:
-        """Map an error answer that carries no provider error object (a proxy page, an empty body)."""
+        """Map an error response that carries no provider error object (a proxy page, an empty body)."""
         status = response.status_code
         text = excerpt(response.text, redact) or "-"
-        message = _("{provider} answered HTTP {status} without an error object: {excerpt}").format(
+        message = _("{provider} returned HTTP {status} without an error object: {excerpt}").format(
             provider=self.label, status=status, excerpt=text)
         if status == 429:
             return ProviderRateLimitError(

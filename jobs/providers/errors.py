@@ -14,13 +14,13 @@ from urllib.parse import quote, quote_plus
 
 from jobs.errors import CronConsoleError
 
-# Longest provider text kept in an error; the rest of a large body is dropped.
+# Maximum length of provider text kept in an error; the rest of a large body is dropped.
 MAX_DETAIL_CHARS = 300
 REDACTED = "***"
 
 
 def mask_secret(secret: str | None) -> str:
-    """Show a secret as its last four characters, the only form an operator ever sees."""
+    """Show a secret as its last four characters, the only form shown to operators."""
     if not secret:
         return "-"
     return "…" + secret[-4:] if len(secret) > 8 else REDACTED
@@ -38,7 +38,7 @@ class Redactor:
             if basic_user is not None:
                 pair = f"{basic_user}:{secret}".encode()
                 self._needles.add(base64.b64encode(pair).decode("ascii"))
-        # Longest first, so that an encoded form containing the plain one is replaced whole.
+        # Longer forms first, so that an encoded form containing the plain one is replaced whole.
         self._ordered = sorted(self._needles, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
@@ -53,7 +53,7 @@ class ProviderError(CronConsoleError):
 
     Attributes:
         provider: ``meta`` or ``twilio``.
-        status_code: HTTP status of the answer, or None when no answer came.
+        status_code: HTTP status of the response, or None when no response came.
         code: the provider's error code (Meta ``error.code``, Twilio ``code``), when it sent one.
         subcode: Meta's ``error.error_subcode``, when it sent one.
     """
@@ -126,7 +126,7 @@ class ProviderRateLimitError(ProviderRetryableError):
 
 
 class ProviderServerError(ProviderRetryableError):
-    """The provider answered with a 5xx status."""
+    """The provider returned a 5xx status."""
 
     title = "Provider unavailable"
 
@@ -138,7 +138,7 @@ class ProviderRecipientError(ProviderError):
 
 
 class ProviderUncertainError(ProviderError):
-    """A send whose request may have reached the provider without an answer (a read time-out).
+    """A send whose request may have reached the provider without a response (a read time-out).
 
     The message may have been delivered, so it must not be sent again automatically.
     """
@@ -147,12 +147,12 @@ class ProviderUncertainError(ProviderError):
 
 
 class ProviderConnectionError(ProviderError):
-    """No answer came: the connection failed, or a call that changes nothing timed out."""
+    """No response came: the connection failed, or a call that changes nothing timed out."""
 
     title = "Provider unreachable"
 
 
 class ProviderResponseError(ProviderError):
-    """The provider answered with a status or a body the client does not understand."""
+    """The provider returned a status or a body the client does not understand."""
 
-    title = "Unexpected provider answer"
+    title = "Unexpected provider response"

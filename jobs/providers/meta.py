@@ -66,7 +66,7 @@ class MetaClient(ProviderClient):
         )
         if str(body.get("id", "")) != credential.account_ref:
             raise ProviderResponseError(
-                _("Meta answered for phone number id {found!r} instead of {expected}.").format(
+                _("Meta returned phone number id {found!r} instead of {expected}.").format(
                     found=str(body.get("id", ""))[:40], expected=credential.account_ref),
                 provider=self.provider, status_code=200,
             )
@@ -81,7 +81,7 @@ class MetaClient(ProviderClient):
         data = body.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("is_valid"), bool):
             raise ProviderResponseError(
-                _("Meta's debug_token answer has no data.is_valid."), provider=self.provider, status_code=200)
+                _("Meta's debug_token response has no data.is_valid."), provider=self.provider, status_code=200)
         expires_at = _epoch_to_datetime(data.get("expires_at"))
         if data["is_valid"]:
             return CredentialReport("valid", expires_at)
@@ -130,7 +130,7 @@ class MetaClient(ProviderClient):
         code = as_int(error.get("code"))
         subcode = as_int(error.get("error_subcode"))
         detail = excerpt(str(error.get("message", "")), redact) or "-"
-        where = _("Meta answered HTTP {status}, error {code}{subcode}: {detail}").format(
+        where = _("Meta returned HTTP {status}, error {code}{subcode}: {detail}").format(
             status=status, code=code if code is not None else "?",
             subcode=f"/{subcode}" if subcode is not None else "", detail=detail)
         details: dict[str, Any] = {"provider": self.provider, "status_code": status, "code": code, "subcode": subcode}

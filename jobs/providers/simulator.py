@@ -115,7 +115,7 @@ class Fault:
 
 @dataclass
 class _State:
-    """What the handler threads share, behind ``lock``."""
+    """State shared by the handler threads, guarded by ``lock``."""
 
     latency: float
     clock: Callable[[], float]
@@ -145,7 +145,7 @@ class SimulatorServer:
     """The simulator, served by a thread of its own on 127.0.0.1.
 
     Args:
-        latency: seconds every answer waits before it is sent.
+        latency: seconds every response waits before it is sent.
         clock: Unix time used for token expiry; tests pass their fixed instant.
         host, port: where to listen; port 0 picks a free port.
     """
@@ -315,8 +315,8 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "provider-simulator/1"
-    # Headers and body leave in separate writes; with Nagle's algorithm the body then waits for
-    # the client's delayed ACK (about 40 ms on Linux) on every kept-alive request.
+    # Headers and body leave in separate writes. With Nagle's algorithm on, the body then waits
+    # for the client's delayed ACK (about 40 ms on Linux) on every kept-alive request.
     disable_nagle_algorithm = True
     shared: _State
 
@@ -611,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Local simulator of the Meta Graph API and Twilio calls made by cron-console.")
     parser.add_argument("--port", type=int, default=8808, help="TCP port to listen on (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds every answer waits before it is sent")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every response waits before it is sent")
     args = parser.parse_args(argv)
 
     simulator = SimulatorServer(args.latency, host=args.host, port=args.port)

@@ -101,7 +101,7 @@ class TwilioClient(ProviderClient):
 
         code = as_int(body.get("code"))
         detail = excerpt(str(body.get("message", "")), redact) or "-"
-        where = _("Twilio answered HTTP {status}, error {code}: {detail}").format(
+        where = _("Twilio returned HTTP {status}, error {code}: {detail}").format(
             status=status, code=code if code is not None else "?", detail=detail)
         details: dict[str, Any] = {"provider": self.provider, "status_code": status, "code": code}
 
