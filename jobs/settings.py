@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     backup_dir: Path = Field(Path("var/backups"), description="folder for database backups")
     backup_retention_days: int = Field(14, ge=0, description="delete backups older than this (days)")
     log_dir: Path = Field(Path("var/log"), description="folder whose old log files cleanup-old-logs deletes")
-    delete_batch_size: int = Field(2000, ge=1, le=100_000, description="rows deleted per transaction by cleanup jobs")
+    delete_batch_size: int = Field(10_000, ge=1, le=100_000, description="rows deleted per transaction by cleanup jobs")
     job_timeout_seconds: int = Field(3600, ge=1, description="default time limit of one run (s); CRON_TIMEOUT_<ID> overrides it per job")
     catch_up_hours: float = Field(6, ge=0, description="on start, run a job once if its last firing was missed within this (hours); 0 disables")
     stop_grace_seconds: float = Field(30, ge=0, description="on stop, running jobs get this long to finish before they are cancelled (s)")
