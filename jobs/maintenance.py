@@ -118,7 +118,8 @@ class VacuumPlan:
 def optimize_database(ctx: JobContext) -> Summary:
     """Checkpoint, analyse and (when space allows) vacuum SQLite; ``VACUUM (ANALYZE)`` PostgreSQL.
 
-    SQLite: a passive WAL checkpoint (it never waits for the agent's writes),
+    SQLite: a passive WAL checkpoint (SQLite's PASSIVE mode does not wait for
+    other readers or writers),
     ``ANALYZE`` with a row limit and ``PRAGMA optimize``, then ``VACUUM`` when
     the file has free pages and the disks hold a second copy of it. A VACUUM
     skipped for lack of space raises a warning alert that gives the numbers.

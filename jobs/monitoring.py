@@ -10,8 +10,8 @@ import psutil
 from console.i18n import _
 from jobs.context import JobContext, Summary
 
-# psutil measures CPU use as the average over a blocking interval (s); the
-# job runs in a worker thread, so blocking for one second costs nothing.
+# psutil measures CPU use as the average over a blocking interval (s). The
+# job runs in a worker thread, so blocking for one second holds up nothing else.
 CPU_SAMPLE_SECONDS = 1.0
 MB = 2**20
 

@@ -22,8 +22,8 @@ from storage.queries import (
     count_rows,
 )
 
-# Runs that reached an end of their own; the success rate is succeeded over these.
-# skipped, missed and running runs did no work (yet) and are left out.
+# Runs that reached an end of their own. The success rate is succeeded runs over
+# these, because skipped, missed and running runs did no work (yet).
 COMPLETED_STATUSES = ("succeeded", "failed", "timed_out", "cancelled", "interrupted")
 
 
@@ -94,7 +94,7 @@ def daily_report(ctx: JobContext) -> Summary:
 
     The report is one row of ``reports`` per day: a rerun replaces the row of
     the same day. An info alert gives the main figures. A dry run computes the
-    report and stores nothing. The summary holds the report's counts plus
+    report and stores nothing. The summary contains the report's counts plus
     ``day``, ``hours`` (23, 24 or 25), ``stored`` and ``replaced``.
     """
     day, start, end = report_window(ctx.now, ctx.settings.timezone)

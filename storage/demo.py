@@ -115,7 +115,7 @@ def generate_demo_data(
 
     ``now`` (aware) anchors every timestamp. Each session gets between one and
     twice ``messages_per_session`` messages, ``messages_per_session`` on
-    average. Raises :class:`CronConsoleError` when the database already holds
+    average. Raises :class:`CronConsoleError` when the database already contains
     sessions, unless ``replace`` is true: the agent tables are then emptied
     first (the console's job runs, alerts and reports are kept).
     """
@@ -160,7 +160,7 @@ def _empty_or_reject(database: Database, replace: bool) -> None:
         existing = int(session.connection().execute(select(func.count()).select_from(SESSIONS)).scalar_one())
         if existing and not replace:
             raise CronConsoleError(_(
-                "The database {database} already holds {count} sessions; demo data goes into an empty database. "
+                "The database {database} already contains {count} sessions, and demo data needs an empty database. "
                 "Pass --replace to empty the agent tables first, or point CRON_DATABASE_URL at another database."
             ).format(database=database.display_name, count=existing), title="Database not empty")
         if replace:
@@ -359,8 +359,8 @@ def _credentials(rng: random.Random, now: datetime, business_ids: Sequence[int])
             elif state == "expiring":
                 row.update(status="valid", expires_at=to_db(now + timedelta(days=rng.uniform(0.5, 6.5))))
             else:
-                # Some expired long ago, past the secret's grace days; some
-                # still say valid, so cleanup-expired-credentials has work.
+                # Some expired before the grace days of their secret, and
+                # some still have status valid, so cleanup-expired-credentials has work.
                 days = rng.choice((rng.uniform(0.2, 6), rng.uniform(8, 40)))
                 row.update(status=rng.choice(("valid", "expired")), expires_at=to_db(now - timedelta(days=days)))
             rows.append(row)

@@ -46,8 +46,9 @@ REPORTS: Table = SQLModel.metadata.tables["reports"]
 # SQLite's single write lock (the agent server inserts every few ms) can take
 # it before the next batch does. Measured with bench/cleanup.py (2 cores,
 # SQLite 3.40.1, 500 000 of 1 000 000 messages deleted in batches of 10 000),
-# the longest wait of a writer inserting every 10 ms was 109 ms with no pause,
-# 64 and 109 ms in two runs with 2 ms, and 62 and 86 ms with 5 ms. Each pause
+# a writer inserting every 10 ms waited at most 109 ms with no pause. With a
+# 2 ms pause the maximum was 64 and 109 ms in two runs, and with 5 ms it was
+# 62 and 86 ms. Each pause
 # adds to the clean-up's duration (50 x 2 ms of about 3.3 s here), and a
 # longer pause pushed the ratio to a raw DELETE close to 1.5.
 BATCH_PAUSE_SECONDS = 0.002

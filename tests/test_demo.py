@@ -78,7 +78,7 @@ def test_same_seed_same_rows(tmp_path: Path) -> None:
 def test_rejects_used_database(database: Database) -> None:
     generate_demo_data(database, now=NOW, **SMALL)
 
-    with pytest.raises(CronConsoleError, match="already holds 800 sessions"):
+    with pytest.raises(CronConsoleError, match="already contains 800 sessions"):
         generate_demo_data(database, now=NOW, **SMALL)
     counts = generate_demo_data(database, now=NOW, seed=9, replace=True, **{**SMALL, "sessions": 300})
 
