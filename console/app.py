@@ -23,6 +23,7 @@ from console.screens.main import MainScreen
 from console.screens.quit import QuitChoice, QuitScreen
 from console.screens.schedule_editor import ScheduleEditorScreen
 from console.widgets.gauges import PsutilSampler, Sampler
+from console.widgets.log_pane import LogPane
 from jobs.clock import Clock
 from jobs.engine import Engine
 from jobs.errors import CronConsoleError
@@ -39,6 +40,10 @@ from jobs.summary import format_summary
 from storage.db import Database
 
 logger = logging.getLogger(__name__)
+
+# Titles of errors defined outside console/ without N_(), listed here so that
+# message extraction finds them and _(error.title) can translate them.
+OTHER_ERROR_TITLES = (N_("Job disabled"), N_("No provider client"), N_("Backup failed"))
 
 # When the operator chooses to cancel running jobs on quit, they get this long
 # to reach a cancellation point before the engine records them as cancelled.
@@ -199,6 +204,8 @@ class CronConsoleApp(App[None]):
                     self.notify(_("The dry run ended {status}; the job was not run.").format(
                         status=status_label(preview.status)), title=job_id, severity="error")
                     return
+                # Show the dry run's log lines behind the dialog before it opens.
+                self._drain_log_panes()
                 confirmed = await self.push_screen_wait(ConfirmRunScreen(spec, preview))
                 if not confirmed:
                     self.notify(_("{job} was not run.").format(job=job_id))
@@ -209,6 +216,11 @@ class CronConsoleApp(App[None]):
                         else _("{job}: run started.").format(job=job_id))
         except CronConsoleError as error:
             self.report_error(error)
+
+    def _drain_log_panes(self) -> None:
+        for screen in self.screen_stack:
+            for pane in screen.query(LogPane):
+                pane.drain()
 
     def request_toggle_pause(self, job_id: str) -> None:
         if self._refuse_if_read_only():

@@ -48,6 +48,12 @@ SOURCE_LABELS = {
     "operator": N_("operator"),
 }
 
+SETTING_LABELS = {
+    "paused": N_("paused"),
+    "schedule": N_("schedule"),
+    "timeout": N_("time-out"),
+}
+
 SEVERITY_LABELS = {
     "info": N_("info"),
     "warning": N_("warning"),
@@ -66,6 +72,11 @@ def state_label(state: str) -> str:
 
 def source_label(source: str) -> str:
     return _(SOURCE_LABELS[source]) if source in SOURCE_LABELS else source
+
+
+def setting_label(field: str) -> str:
+    """Return the translated name of a ``job_setting_changes.field`` value."""
+    return _(SETTING_LABELS[field]) if field in SETTING_LABELS else field
 
 
 def severity_label(severity: str) -> str:

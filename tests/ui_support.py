@@ -155,3 +155,22 @@ async def wait_until_ready(app: CronConsoleApp, timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             raise TimeoutError("the engine did not start within the time limit")
         await asyncio.sleep(0.02)
+
+
+def ensure_catalogues() -> None:
+    """Compile each ``.po`` catalogue to its ``.mo`` when the ``.mo`` is missing or older, as ``make catalogues`` does."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from console.i18n import LOCALE_DIR
+
+    for po_path in LOCALE_DIR.glob("*/LC_MESSAGES/*.po"):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as source:
+            catalogue = read_po(source, locale=po_path.parent.parent.name)
+        temporary = mo_path.with_suffix(".mo.tmp")
+        with temporary.open("wb") as target:
+            write_mo(target, catalogue, use_fuzzy=True)
+        temporary.replace(mo_path)

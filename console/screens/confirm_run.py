@@ -41,9 +41,9 @@ class ConfirmRunScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Label(_("Run {job} now?").format(job=self.spec.id), id="dialog-title")
             yield Static(_(self.spec.description), id="dialog-description")
-            yield Static(_("Dry run at {time}: {summary}").format(
+            yield Static(_("The dry run at {time} found: {summary}").format(
                 time=local_time(self.preview.started_at, zone, seconds=True),
-                summary=format_summary(self.preview.summary, dry_run=True)), id="dialog-preview", markup=False)
+                summary=format_summary(self.preview.summary)), id="dialog-preview", markup=False)
             yield Static(_("This job deletes data. A real run now should change what the dry run counted."),
                          id="dialog-warning")
             with Horizontal(id="dialog-buttons"):

@@ -15,6 +15,7 @@ from console.bindings import translate_bindings
 from console.format import (
     duration,
     local_time,
+    setting_label,
     short_time,
     source_label,
     state_label,
@@ -39,6 +40,7 @@ class JobDetailsScreen(Screen[None]):
     """Everything about one job; the history tab shows the selected run's summary, error and log."""
 
     CSS_PATH = "details.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("escape", "back", N_("Back"), id="back"),
         Binding("o", "show_tab('overview')", N_("Overview"), id="tab-overview"),
@@ -127,7 +129,7 @@ class JobDetailsScreen(Screen[None]):
         for change in changes:
             changed_at = from_db(change.changed_at)
             lines.append(_("{time} {who}: {field} {old} → {new}").format(
-                time=local_time(changed_at, engine.zone), who=change.changed_by, field=change.field,
+                time=local_time(changed_at, engine.zone), who=change.changed_by, field=setting_label(change.field),
                 old=change.old_value or "—", new=change.new_value or "—"))
         self.query_one("#changes", Static).update("\n".join(lines) or _("No operator changes."))
 

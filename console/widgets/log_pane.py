@@ -107,7 +107,12 @@ class LogPane(RichLog):
             if entry.job_id:
                 block.append(f"[{entry.job_id}] ", Style(bold=True))
             block.append(entry.message, self._styles.get(entry.level) if entry.level >= logging.WARNING else None)
-        self.write(block)
+        # Scroll at once rather than after the next refresh: under a modal, the pane's screen is
+        # not refreshed, and a deferred scroll would land whenever that screen comes back.
+        follow = self.auto_scroll and self.is_vertical_scroll_end
+        self.write(block, scroll_end=False)
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def _update_title(self) -> None:
         level = logging.getLevelName(self.min_level)
