@@ -47,6 +47,7 @@ OTHER_ERROR_TITLES = (N_("Job disabled"), N_("No provider client"), N_("Backup f
 
 # When the operator chooses to cancel running jobs on quit, they get this long
 # to reach a cancellation point before the engine records them as cancelled.
+# NOTE: not 0, because Engine.stop() reads a grace of 0 as "wait without a time limit".
 CANCEL_GRACE_SECONDS = 0.5
 
 
@@ -189,7 +190,7 @@ class CronConsoleApp(App[None]):
         return False
 
     def request_run(self, job_id: str, *, dry_run: bool = False) -> None:
-        """Run ``job_id`` now; a destructive job first shows its dry-run count and asks to confirm."""
+        """Run ``job_id`` now; a destructive job first runs a dry run and shows its counts for confirmation."""
         if self._refuse_if_read_only():
             return
         self.run_worker(self._run_flow(job_id, dry_run), group="operator", exit_on_error=False)
@@ -260,6 +261,8 @@ class CronConsoleApp(App[None]):
         if self.stopping:
             self.notify(_("Already stopping; waiting for the running jobs."), severity="warning")
             return
+        # NOTE: this also counts a run in progress in another instance sharing the database,
+        # which stopping this console does not affect.
         running = [info for info in self.engine.jobs() if info.running_since is not None]
         if self.engine.read_only or not running:
             self.exit()

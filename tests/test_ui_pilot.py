@@ -219,8 +219,8 @@ async def test_filter_keeps_matching_rows(tmp_path: Path) -> None:
         assert table(app).row_count == 16
         await pilot.press("slash", *"cleanup-old")
         await pilot.pause()
-        shown = {str(row.key.value) for row in table(app).ordered_rows}
-        assert shown == {"cleanup-old-messages", "cleanup-old-logs", "cleanup-old-sessions"}
+        visible = {str(row.key.value) for row in table(app).ordered_rows}
+        assert visible == {"cleanup-old-messages", "cleanup-old-logs", "cleanup-old-sessions"}
         await pilot.press("escape")
         await pilot.pause()
         assert table(app).row_count == 16

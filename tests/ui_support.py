@@ -1,8 +1,8 @@
 """Shared set-up for the UI tests: a seeded database, stand-in jobs and a console built by ``build_app``.
 
 Every job of the catalogue is replaced by a stand-in from this module, so the
-screens do not depend on what the real jobs find, and APScheduler never fires
-on its own (the engine still computes next runs from its schedules).
+screens do not depend on what the real jobs find. APScheduler never fires on
+its own, but the engine still computes next runs from the schedules.
 """
 
 from __future__ import annotations
@@ -60,10 +60,6 @@ def slow_job(ctx: JobContext) -> Summary:
     while not slow_release.wait(0.01):
         ctx.check_cancelled()
     return {"examined": 1}
-
-
-def failing_job(ctx: JobContext) -> Summary:
-    raise RuntimeError("the table is locked")
 
 
 class NeverTrigger(BaseTrigger):  # type: ignore[misc]

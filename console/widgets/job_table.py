@@ -93,11 +93,11 @@ class JobTable(DataTable[Text | str]):
     def show_jobs(self, infos: Iterable[JobInfo], now: datetime) -> None:
         """Bring the rows in line with ``infos``: update changed cells, add and remove filtered rows, re-sort."""
         selected = self.selected_job_id
-        wanted: set[str] = set()
+        visible: set[str] = set()
         for order, info in enumerate(infos):
             if not self._matches(info):
                 continue
-            wanted.add(info.id)
+            visible.add(info.id)
             cells = self._cells_for(info, now)
             next_run = info.next_run.timestamp() if info.next_run else float("inf")
             self._sort_keys[info.id] = (0 if info.state == "running" else 1, next_run, order)
@@ -110,7 +110,7 @@ class JobTable(DataTable[Text | str]):
                         self.update_cell(info.id, column, new, update_width=True)
             self._cells[info.id] = cells
 
-        for job_id in [job_id for job_id in self._cells if job_id not in wanted]:
+        for job_id in [job_id for job_id in self._cells if job_id not in visible]:
             self.remove_row(job_id)
             del self._cells[job_id]
         self._sort_if_needed(selected)
