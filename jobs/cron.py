@@ -195,8 +195,8 @@ class CronSchedule:
         if all(min(self.days_of_month) > longest[month] for month in self.months):
             raise CronExpressionError(
                 self.expression,
-                _("{value!r} can never fire: no chosen month has day {day}.").format(
-                    value=self.expression, day=min(self.days_of_month)
+                _("{field} field: day {day} never occurs in the chosen months, so {value!r} can never fire.").format(
+                    field=_(FIELD_SPECS[2].label), day=min(self.days_of_month), value=self.expression
                 ),
                 field=FIELD_SPECS[2].label,
             )

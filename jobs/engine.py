@@ -198,6 +198,7 @@ class Engine:
         self._run_filter = RunContextFilter()
         self._opened = False
         self._started = False
+        self._stopping = False
 
     # --- Lifecycle ----------------------------------------------------------
 
@@ -208,7 +209,18 @@ class Engine:
         if not self.read_only:
             self.database.create_schema()
         self._load_states()
+        # A run's own log keeps its INFO lines even when the console shows only warnings.
+        jobs_logger = logging.getLogger("jobs")
+        if jobs_logger.getEffectiveLevel() > logging.INFO:
+            jobs_logger.setLevel(logging.INFO)
+        self._install_log_capture()
         self._opened = True
+
+    def close(self) -> None:
+        """Release what :meth:`open` took, for one-shot commands that never :meth:`start`."""
+        self._remove_log_capture()
+        self.database.dispose()
+        self._opened = False
 
     async def start(self) -> None:
         """Start on the running event loop: recover, catch up, and schedule every enabled job."""
@@ -216,7 +228,6 @@ class Engine:
             return
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.open)
-        self._install_log_capture()
         logger.info("Engine starting (instance %s, pid %s, database %s, zone %s, read-only %s)",
                     self.identity.instance_id, self.identity.pid, self.database.display_name,
                     self.zone.key, self.read_only)
@@ -259,6 +270,7 @@ class Engine:
         if not self._started:
             return
         grace = self.settings.stop_grace_seconds if grace_seconds is None else grace_seconds
+        self._stopping = True
         logger.info("Engine stopping; %d run(s) in progress, grace %.0f s", len(self._active), grace)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
@@ -270,7 +282,7 @@ class Engine:
 
         active = [run for run in self._active.values() if run.work is not None]
         if active:
-            await asyncio.wait([asyncio.ensure_future(run.done.wait()) for run in active], timeout=grace or None)
+            await asyncio.wait([asyncio.ensure_future(run.done.wait()) for run in active], timeout=grace)
             for run in self._active.values():
                 if not run.done.is_set():
                     self._cancel_run(run, "cancelled")
@@ -286,6 +298,7 @@ class Engine:
                                     now=self.clock.now(), stopped=True)
         self._remove_log_capture()
         self._started = False
+        self._stopping = False
         logger.info("Engine stopped")
 
     def subscribe(self, subscriber: Callable[[EngineEvent], None]) -> Callable[[], None]:
@@ -597,6 +610,10 @@ class Engine:
                 logger.warning("Skipped %s run %s: %s", job_id, run.id, reason)
                 self.bus.publish(RunSkipped(job_id, run.id, "skipped", reason, scheduled_at))
                 return record
+            if self._stopping:
+                reason = _("Cancelled because the console was stopping.")
+                return await asyncio.to_thread(records.finish_run, self.database, run.id, status="cancelled",
+                                               finished_at=self.clock.now(), summary={}, error=reason, log=None)
             return await self._run(state, active, run)
         finally:
             active.done.set()
@@ -611,6 +628,8 @@ class Engine:
             alert_sink=self._alert_sink(spec.id, run.id), providers=self.providers,
         )
         active.run_id, active.context, active.started_at = run.id, context, run.started_at
+        if active.cancel_reason:  # stop() came while the run was being claimed
+            context.cancel_event.set()
         self._run_logs.open(run.id)
         self.bus.publish(RunStarted(spec.id, run.id, run.trigger, run.dry_run, run.started_at, run.scheduled_at))
         logger.info("Run %s of %s started (trigger %s%s)", run.id, spec.id, run.trigger,
@@ -780,8 +799,8 @@ class Engine:
 
     def _install_log_capture(self) -> None:
         root = logging.getLogger()
-        self._run_logs.addFilter(self._run_filter)
-        root.addHandler(self._run_logs)
+        if self._run_logs not in root.handlers:
+            root.addHandler(self._run_logs)
 
     def _remove_log_capture(self) -> None:
         logging.getLogger().removeHandler(self._run_logs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from console.i18n import N_
 from jobs.context import JobContext, Summary
