@@ -22,6 +22,7 @@ Fire times are a pure function of (schedule, after, zone). The rules:
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -316,9 +317,23 @@ def describe(expression: str, language: str = "en") -> str:
     options.locale_code = "ro_RO" if language == "ro" else "en_US"
     options.day_of_week_start_index_zero = True
     try:
-        return str(ExpressionDescriptor(schedule_text, options).get_description())
+        description = str(ExpressionDescriptor(schedule_text, options).get_description())
     except Exception:  # noqa: BLE001 - any failure of a cosmetic description falls back to the text
         return text
+    if language == "ro":
+        # cron-descriptor 2.2's ro_RO catalogue leaves weekday and month names in English.
+        description = _ROMANIAN_NAMES.sub(lambda match: _ROMANIAN_NAME_MAP[match.group(0)], description)
+    return description
+
+
+_ROMANIAN_NAME_MAP = {
+    "Monday": "luni", "Tuesday": "marți", "Wednesday": "miercuri", "Thursday": "joi", "Friday": "vineri",
+    "Saturday": "sâmbătă", "Sunday": "duminică",
+    "January": "ianuarie", "February": "februarie", "March": "martie", "April": "aprilie", "May": "mai",
+    "June": "iunie", "July": "iulie", "August": "august", "September": "septembrie", "October": "octombrie",
+    "November": "noiembrie", "December": "decembrie",
+}
+_ROMANIAN_NAMES = re.compile(r"\b(" + "|".join(_ROMANIAN_NAME_MAP) + r")\b")
 
 
 class VixieCronTrigger(BaseTrigger):  # type: ignore[misc]

@@ -189,3 +189,11 @@ def test_describe_in_both_languages(language: str, fragment: str) -> None:
 
 def test_describe_differs_by_language() -> None:
     assert describe("*/30 * * * *", "en") != describe("*/30 * * * *", "ro")
+
+
+def test_describe_romanian_day_and_month_names() -> None:
+    text = describe("0 12 * jun mon-fri", "ro")
+    assert "luni" in text
+    assert "vineri" in text
+    assert "iunie" in text
+    assert "Monday" not in text
