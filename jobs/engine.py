@@ -70,7 +70,6 @@ READ_ONLY_REFRESH_SECONDS = 5.0
 CANCEL_WAIT_SECONDS = 10.0
 # Catch-up looks at most this far back for missed firings.
 CATCH_UP_HORIZON = timedelta(days=366)
-SYSTEM_USER = "system"
 
 TriggerFactory = Callable[[JobSpec, CronSchedule], BaseTrigger]
 
@@ -308,7 +307,7 @@ class Engine:
     # --- Views --------------------------------------------------------------
 
     def jobs(self) -> list[JobInfo]:
-        """Every job, in catalogue order. Reads memory only: cheap enough for a once-a-second tick."""
+        """Return every job in catalogue order, from memory only, so a once-a-second tick stays cheap."""
         return [self._info(state) for state in self._states.values()]
 
     def job(self, job_id: str) -> JobInfo:
@@ -515,8 +514,12 @@ class Engine:
     def _info(self, state: _JobState) -> JobInfo:
         active = self._active.get(state.spec.id)
         remote = state.remote_running
-        running_since = active.started_at if active else (remote.started_at if remote else None)
-        running_id = active.run_id if active else (remote.id if remote else None)
+        running_since: datetime | None = None
+        running_id: int | None = None
+        if active is not None:
+            running_since, running_id = active.started_at, active.run_id
+        elif remote is not None:
+            running_since, running_id = remote.started_at, remote.id
         finished = [status for status in state.recent_statuses]
         rate = (sum(1 for status in finished if status == "succeeded") / len(finished)) if finished else None
         next_run = None

@@ -107,7 +107,7 @@ def claim_run(database: Database, *, identity: ProcessIdentity, job_id: str, tri
               scheduled_at: datetime | None, started_at: datetime, dry_run: bool,
               requested_by: str | None, status: str = "running",
               summary: dict[str, Any] | None = None, error: str | None = None) -> RunRecord | None:
-    """Insert a run row; return None when another process already holds this firing.
+    """Insert a run row; return None when another process already claimed this firing.
 
     The unique ``(job_id, scheduled_at)`` constraint makes the insert the
     claim: of several instances sharing the database, one wins each firing.

@@ -26,7 +26,7 @@ MAX_LINES_PER_RUN = 500
 
 
 class RunContextFilter(logging.Filter):
-    """Add ``job_id`` and ``run_id`` attributes (None outside a run) to every record it sees."""
+    """Add ``job_id`` and ``run_id`` attributes (None outside a run) to every record it filters."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         tag = current_run.get()

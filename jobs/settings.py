@@ -36,7 +36,7 @@ DEFAULT_ENV_FILE = Path("cron.env")
 SECRET_FIELDS = frozenset({"database_url"})
 
 # The sixteen job ids, in the order of the catalogue. The registry in
-# ``jobs.registry`` holds their definitions; settings only need the names.
+# ``jobs.registry`` contains their definitions; settings only need the names.
 JOB_IDS = (
     "cleanup-sessions",
     "check-inactive-sessions",
@@ -299,6 +299,13 @@ class Settings(BaseSettings):
         return self.timeouts.get(job_id, self.job_timeout_seconds)
 
 
+def resolve_env_file(env_file: Path | None) -> Path | None:
+    """Return ``env_file``, else ``./cron.env`` when it exists, else None."""
+    if env_file is not None:
+        return env_file
+    return DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
+
+
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
     """Read settings from the environment and ``env_file`` (default ``./cron.env`` when present).
 
@@ -308,7 +315,7 @@ def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
     """
     if env_file is not None and not env_file.is_file():
         raise ConfigError(_("Env file {path} not found; pass an existing file to --env-file.").format(path=env_file))
-    path = env_file if env_file is not None else (DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None)
+    path = resolve_env_file(env_file)
     try:
         return Settings(_env_file=path, **overrides)  # type: ignore[call-arg]
     except ValidationError as error:
@@ -333,7 +340,7 @@ def _format_validation_error(error: ValidationError, env_file: Path | None) -> s
 
 @dataclass(frozen=True)
 class SettingOrigin:
-    """Where an effective setting came from."""
+    """The source of an effective setting, with its variable and displayed value."""
 
     variable: str
     value: str
@@ -342,7 +349,7 @@ class SettingOrigin:
 
 def describe_origins(settings: Settings, env_file: Path | None, cli_fields: frozenset[str] = frozenset()) -> list[SettingOrigin]:
     """List every setting with its effective value (secrets masked) and its source."""
-    path = env_file if env_file is not None else (DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None)
+    path = resolve_env_file(env_file)
     file_values = {k: v for k, v in dotenv_values(path).items() if v is not None} if path else {}
 
     def source_of(variable: str, field_name: str | None = None) -> str:
@@ -360,7 +367,10 @@ def describe_origins(settings: Settings, env_file: Path | None, cli_fields: froz
             continue
         variable = variable_name(name)
         value = getattr(settings, name)
-        shown = mask_url(str(value)) if name == "database_url" else ("" if value is None else str(value))
+        if name == "database_url":
+            shown = mask_url(str(value))
+        else:
+            shown = "" if value is None else str(value)
         origins.append(SettingOrigin(variable, shown, source_of(variable, name)))
     for job_id, expression in sorted(settings.schedules.items()):
         variable = SCHEDULE_PREFIX + env_key(job_id)
@@ -373,7 +383,7 @@ def describe_origins(settings: Settings, env_file: Path | None, cli_fields: froz
 
 def unknown_variables(env_file: Path | None) -> list[str]:
     """Return ``CRON_*`` names that match no setting, so that a typo does not pass unnoticed."""
-    path = env_file if env_file is not None else (DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None)
+    path = resolve_env_file(env_file)
     names = set(os.environ)
     if path:
         names |= set(dotenv_values(path))

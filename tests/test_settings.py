@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from jobs.errors import ConfigError
-from jobs.settings import Settings, describe_origins, load_settings, unknown_variables, variable_name
+from jobs.settings import (
+    Settings,
+    describe_origins,
+    load_settings,
+    unknown_variables,
+    variable_name,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "cron.env.example"
 
