@@ -777,8 +777,12 @@ class Engine:
 
     def _alert_sink(self, job_id: str, run_id: int) -> Callable[[str, str, str], int | None]:
         def sink(kind: str, severity: str, message: str) -> int | None:
-            alert = records.insert_alert(self.database, kind=kind, severity=severity, message=message,
-                                         job_id=job_id, run_id=run_id, now=self.clock.now())
+            alert, is_new = records.insert_alert(self.database, kind=kind, severity=severity, message=message,
+                                                 job_id=job_id, run_id=run_id, now=self.clock.now())
+            if not is_new:
+                logger.info("Alert %s from %s run %s is still open; not raised again: %s",
+                            alert.id, job_id, run_id, message)
+                return alert.id
             log = logger.warning if severity in ("warning", "critical") else logger.info
             log("Alert %s (%s) from %s run %s: %s", alert.id, severity, job_id, run_id, message)
             self._publish_threadsafe(AlertRaised(alert.id, kind, severity, message, job_id, alert.created_at))

@@ -291,13 +291,24 @@ def setting_changes(database: Database, *, job_id: str, limit: int = 50) -> list
 
 
 def insert_alert(database: Database, *, kind: str, severity: str, message: str, job_id: str | None,
-                 run_id: int | None, now: datetime) -> AlertRecord:
+                 run_id: int | None, now: datetime) -> tuple[AlertRecord, bool]:
+    """Store an alert unless the same one (job, kind and message) is still open.
+
+    Returns the alert and whether it is new, so a check that finds the same
+    problem every 30 minutes does not bury the operator in copies.
+    """
     with database.session() as session:
+        existing = session.exec(
+            select(Alert).where(Alert.job_id == job_id, Alert.kind == kind, Alert.message == message,
+                                col(Alert.acknowledged_at).is_(None)).limit(1)
+        ).first()
+        if existing is not None:
+            return AlertRecord.from_row(existing), False
         row = Alert(kind=kind, severity=severity, message=message, job_id=job_id, run_id=run_id,
                     created_at=to_db(now))
         session.add(row)
         session.flush()
-        return AlertRecord.from_row(row)
+        return AlertRecord.from_row(row), True
 
 
 def list_alerts(database: Database, *, include_acknowledged: bool = False, limit: int = 200) -> list[AlertRecord]:

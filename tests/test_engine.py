@@ -398,3 +398,19 @@ async def test_skipped_event_published(engine: Engine) -> None:
     fakejobs.release.set()
     await running
     assert any(isinstance(event, RunSkipped) and event.status == "skipped" for event in seen)
+
+
+async def test_open_alert_not_raised_twice(engine: Engine, database: Database) -> None:
+    seen: list[Any] = []
+    engine.subscribe(seen.append)
+    await engine.run_job("cleanup-sessions")
+    await engine.run_job("cleanup-sessions")
+    with database.session() as session:
+        alerts = session.exec(select(Alert)).all()
+    assert len(alerts) == 1
+    assert sum(isinstance(event, AlertRaised) for event in seen) == 1
+
+    await engine.acknowledge_alerts([alerts[0].id or 0], "ana")
+    await engine.run_job("cleanup-sessions")
+    with database.session() as session:
+        assert len(session.exec(select(Alert)).all()) == 2, "an acknowledged alert is raised again"
