@@ -61,7 +61,7 @@ def check_system_performance(ctx: JobContext) -> Summary:
     cpu_threshold = ctx.settings.cpu_threshold_percent
     if cpu_percent > cpu_threshold:
         ctx.raise_alert("high_cpu", "warning", _(
-            "CPU use is {used}% over the last {seconds} s, above the threshold of {threshold}% "
+            "Average CPU use in the last {seconds} s: {used}%, above the threshold of {threshold}% "
             "(CRON_CPU_THRESHOLD_PERCENT)."
         ).format(used=cpu_percent, seconds=CPU_SAMPLE_SECONDS, threshold=cpu_threshold))
         alerts += 1

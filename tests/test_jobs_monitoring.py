@@ -49,7 +49,7 @@ def test_alerts_over_thresholds(database: Database, make_context: MakeContext,
     assert memory_alert.kind == "high_memory"
     assert "above the threshold of 1 MB" in memory_alert.message
     assert cpu_alert.kind == "high_cpu"
-    assert cpu_alert.message.startswith("CPU use is 97.0% over the last 1.0 s, above the threshold of 90")
+    assert cpu_alert.message.startswith("Average CPU use in the last 1.0 s: 97.0%, above the threshold of 90")
 
 
 def test_at_threshold_no_alert(database: Database, make_context: MakeContext,
