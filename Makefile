@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy jobs storage
 
 test: $(STAMP) catalogues lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider
 
 extract-messages: $(STAMP)
 	$(BIN)/pybabel extract --no-location --sort-output -k _ -k N_ -k ngettext:1,2 -o console/locale/cron_console.pot console jobs storage

@@ -118,6 +118,7 @@ def _settings_from(args: argparse.Namespace, **extra: Any) -> Any:
         overrides["language"] = args.language
     settings = load_settings(getattr(args, "env_file", None), **overrides)
     set_language(settings.language)
+    args.cli_fields = frozenset(overrides)
     return settings
 
 
@@ -130,13 +131,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     _pre_select_language(arguments)
     parser = build_parser()
     args = parser.parse_args(arguments)
+    from sqlalchemy.exc import OperationalError
+
     try:
         return _dispatch(args)
     except CronConsoleError as error:
         _print_error(error)
         return EXIT_USAGE
+    except OperationalError as error:
+        print(_database_error_text(error), file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. `| head`); nothing more to print.
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _database_error_text(error: Exception) -> str:
+    """Return the driver's first line (psycopg and sqlite3 name the host, port or file, never a password)."""
+    detail = str(getattr(error, "orig", error)).strip()
+    first_line = detail.splitlines()[0] if detail else type(error).__name__
+    return _("Database error: {detail}. Check CRON_DATABASE_URL (or --database) and that the "
+             "database server is running.").format(detail=first_line.rstrip("."))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -263,7 +281,7 @@ def _check_config(args: argparse.Namespace, settings: Any) -> int:
     from jobs.settings import describe_origins, unknown_variables
 
     env_file = getattr(args, "env_file", None)
-    origins = describe_origins(settings, env_file)
+    origins = describe_origins(settings, env_file, getattr(args, "cli_fields", frozenset()))
     width = max(len(origin.variable) for origin in origins)
     value_width = min(48, max(len(origin.value) for origin in origins))
     print(_("Configuration is valid."))
@@ -365,9 +383,20 @@ def _run_one(args: argparse.Namespace, settings: Any) -> int:
             job_id=record.job_id, status=_status_label(record.status), seconds=record.duration_seconds or 0.0))
         print(format_summary(record.summary, dry_run=record.dry_run))
         if record.error:
-            print(record.error.strip().splitlines()[0] if record.status != "failed" else record.error.strip(),
-                  file=sys.stderr)
+            print(_error_summary(record.error))
     return EXIT_OK if record.status == "succeeded" else EXIT_FAILED
+
+
+def _error_summary(error: str) -> str:
+    """Return the line of a run's error text an operator needs: the message, not the traceback.
+
+    The engine stores an operator-facing message first and the traceback after
+    a blank line; for other exceptions the traceback's last line names the error.
+    """
+    text = error.strip()
+    if not text.startswith("Traceback"):
+        return text.split("\n\n", 1)[0]
+    return text.splitlines()[-1]
 
 
 def _status_label(status: str) -> str:

@@ -7,6 +7,8 @@ import logging
 import signal
 from collections.abc import Callable
 
+from sqlalchemy.exc import OperationalError
+
 from jobs.clock import Clock
 from jobs.engine import Engine
 from jobs.errors import CronConsoleError
@@ -53,6 +55,10 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
         await engine.start()
     except CronConsoleError as error:
         logger.error("Start-up failed: %s", error.message)
+        return 2
+    except OperationalError as error:
+        detail = str(error.orig or error).strip().splitlines()[0]
+        logger.error("Start-up failed: cannot use the database %s: %s", engine.database.display_name, detail)
         return 2
     except Exception:
         logger.exception("Start-up failed")

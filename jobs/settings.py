@@ -331,7 +331,7 @@ def _format_validation_error(error: ValidationError, env_file: Path | None) -> s
             lines.append(reason)
             continue
         value = problem.get("input")
-        shown = "***" if field in SECRET_FIELDS else repr(value)
+        shown = repr(mask_url(str(value))) if field in SECRET_FIELDS else repr(value)
         lines.append(_("{variable}={value} is invalid: {reason}.").format(
             variable=variable_name(field), value=shown, reason=reason.rstrip(".")))
     where = _(" (env file: {path})").format(path=env_file) if env_file else ""
@@ -369,6 +369,8 @@ def describe_origins(settings: Settings, env_file: Path | None, cli_fields: froz
         value = getattr(settings, name)
         if name == "database_url":
             shown = mask_url(str(value))
+        elif isinstance(value, bool):
+            shown = str(value).lower()
         else:
             shown = "" if value is None else str(value)
         origins.append(SettingOrigin(variable, shown, source_of(variable, name)))
@@ -397,8 +399,8 @@ def unknown_variables(env_file: Path | None) -> list[str]:
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a database URL."""
+    """Hide the password of a database URL; an unreadable URL is shown up to its '@', if any."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return "***"
+        return url if "@" not in url else "***@" + url.rsplit("@", 1)[1]

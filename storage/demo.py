@@ -16,8 +16,9 @@ import json
 import logging
 import random
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, delete, func, insert, select
 from sqlmodel import Session
@@ -389,12 +390,17 @@ def _app_logs(rng: random.Random, now: datetime, count: int) -> list[dict[str, A
     return rows
 
 
+_DEMO_ZONE = ZoneInfo("Europe/Bucharest")
+
+
 def _job_runs(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
     """Past runs of a few daily jobs over the last 10 days, and one run older than the 90-day history."""
     rows = []
     for job_id, hour in (("backup-data", 3), ("cleanup-sessions", 2), ("cleanup-expired-credentials", 1)):
         for days_ago in [*range(1, 11), 120]:
-            scheduled = (now - timedelta(days=days_ago)).replace(hour=hour, minute=0, second=0, microsecond=0)
+            # Daily jobs fire at local time in the default CRON_TIMEZONE, so place the runs there.
+            local_day = (now - timedelta(days=days_ago)).astimezone(_DEMO_ZONE).date()
+            scheduled = datetime.combine(local_day, time(hour), tzinfo=_DEMO_ZONE).astimezone(UTC)
             failed = rng.random() < 0.1
             duration = timedelta(seconds=rng.uniform(0.5, 40))
             rows.append({

@@ -68,6 +68,24 @@ def test_run_failure_exit_status(database_url: str, capsys: pytest.CaptureFixtur
     assert main(["run", "backup-data", "--database", database_url]) == 1
     captured = capsys.readouterr()
     assert "backup-data: failed" in captured.out
+    assert "Traceback" not in captured.out
+    assert "NotADirectoryError" in captured.out or "FileExistsError" in captured.out
+
+
+def test_unreachable_database_one_message(capsys: pytest.CaptureFixture[str]) -> None:
+    # Nothing listens on port 9; the driver's connection error becomes one line and status 2.
+    code = main(["jobs", "--database", "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=3"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("Database error:")
+    assert "Traceback" not in error
+    assert "127.0.0.1" in error
+
+
+def test_check_config_marks_command_line(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--database", database_url]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("CRON_DATABASE_URL"))
+    assert "(command line)" in line
 
 
 def test_unknown_job_exit_status(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:

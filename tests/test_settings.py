@@ -58,7 +58,7 @@ def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
     [
         ("CRON_TIMEZONE", "Europe/Bucharestt", ["CRON_TIMEZONE='Europe/Bucharestt'", "IANA"]),
         ("CRON_CLEANUP_OLD_MESSAGES_DAYS", "-3", ["CRON_CLEANUP_OLD_MESSAGES_DAYS='-3'", "greater than or equal to 0"]),
-        ("CRON_DATABASE_URL", "not a url", ["CRON_DATABASE_URL=***", "sqlite:///PATH"]),
+        ("CRON_DATABASE_URL", "not a url", ["CRON_DATABASE_URL='not a url'", "sqlite:///PATH"]),
         ("CRON_DATABASE_URL", "mysql://root@localhost/x", ["unsupported database"]),
         ("CRON_SCHEDULE_BACKUP_DATA", "0 0 31 2 *", ["CRON_SCHEDULE_BACKUP_DATA='0 0 31 2 *'", "can never fire"]),
         ("CRON_SCHEDULE_BACKUP_DATA", "61 * * * *", ["minute field", "'61'"]),
@@ -78,6 +78,14 @@ def test_invalid_value_names_variable(monkeypatch: pytest.MonkeyPatch, variable:
         load_settings()
     for fragment in fragments:
         assert fragment in caught.value.message
+
+
+def test_invalid_url_password_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRON_DATABASE_URL", "mysql://agent:s3cret-pass@db.internal/agent")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "s3cret-pass" not in caught.value.message
+    assert "db.internal" in caught.value.message
 
 
 def test_database_password_masked(monkeypatch: pytest.MonkeyPatch) -> None:
