@@ -330,12 +330,32 @@ def _format_validation_error(error: ValidationError, env_file: Path | None) -> s
         if field in ("schedules", "timeouts"):
             lines.append(reason)
             continue
+        reason = _pydantic_reason(problem) or reason
         value = problem.get("input")
         shown = repr(mask_url(str(value))) if field in SECRET_FIELDS else repr(value)
         lines.append(_("{variable}={value} is invalid: {reason}.").format(
             variable=variable_name(field), value=shown, reason=reason.rstrip(".")))
     where = _(" (env file: {path})").format(path=env_file) if env_file else ""
     return _("fix these settings{where}:").format(where=where) + "\n  " + "\n  ".join(lines)
+
+
+def _pydantic_reason(problem: Any) -> str | None:
+    """Return pydantic's built-in complaints in the UI language; None for the validators' own text."""
+    context = problem.get("ctx") or {}
+    kind = problem.get("type", "")
+    if kind == "bool_parsing":
+        return _("expected true or false")
+    if kind in ("int_parsing", "int_from_float"):
+        return _("expected a whole number")
+    if kind == "float_parsing":
+        return _("expected a number")
+    if kind == "greater_than_equal":
+        return _("expected a value of at least {limit}").format(limit=context.get("ge"))
+    if kind == "greater_than":
+        return _("expected a value above {limit}").format(limit=context.get("gt"))
+    if kind == "less_than_equal":
+        return _("expected a value of at most {limit}").format(limit=context.get("le"))
+    return None
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
     ("variable", "value", "fragments"),
     [
         ("CRON_TIMEZONE", "Europe/Bucharestt", ["CRON_TIMEZONE='Europe/Bucharestt'", "IANA"]),
-        ("CRON_CLEANUP_OLD_MESSAGES_DAYS", "-3", ["CRON_CLEANUP_OLD_MESSAGES_DAYS='-3'", "greater than or equal to 0"]),
+        ("CRON_CLEANUP_OLD_MESSAGES_DAYS", "-3", ["CRON_CLEANUP_OLD_MESSAGES_DAYS='-3'", "expected a value of at least 0"]),
         ("CRON_DATABASE_URL", "not a url", ["CRON_DATABASE_URL='not a url'", "sqlite:///PATH"]),
         ("CRON_DATABASE_URL", "mysql://root@localhost/x", ["unsupported database"]),
         ("CRON_SCHEDULE_BACKUP_DATA", "0 0 31 2 *", ["CRON_SCHEDULE_BACKUP_DATA='0 0 31 2 *'", "can never fire"]),
@@ -67,9 +67,11 @@ def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
         ("CRON_REMINDER_QUIET_HOURS", "22-07", ["HH:MM-HH:MM"]),
         ("CRON_META_GRAPH_URL", "graph.facebook.com", ["invalid URL"]),
         ("CRON_LANGUAGE", "de", ["ro or en"]),
+        ("CRON_BACKUP_ENABLED", "maybe", ["CRON_BACKUP_ENABLED='maybe'", "expected true or false"]),
+        ("CRON_PROVIDER_CONCURRENCY", "eight", ["expected a whole number"]),
     ],
     ids=["zone", "negative-days", "database-url", "database-kind", "never-fires", "minute-range",
-         "unknown-job", "timeout", "quiet-hours", "url", "language"],
+         "unknown-job", "timeout", "quiet-hours", "url", "language", "boolean", "integer"],
 )
 def test_invalid_value_names_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
                                       fragments: list[str]) -> None:
