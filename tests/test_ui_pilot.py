@@ -318,3 +318,60 @@ async def test_quit_dialog_stay_keeps_running(tmp_path: Path) -> None:
         assert app.is_running
         ui_support.slow_release.set()
         await wait_for(lambda: runs_of(app, "optimize-database")[-1].status == "succeeded", pilot)
+
+
+def keys_of(text: str) -> list[str]:
+    """Return the key names that type ``text`` (Textual names the space key "space")."""
+    return ["space" if character == " " else character for character in text]
+
+
+async def open_editor_on(app: CronConsoleApp, pilot: Pilot[None], job_id: str, text: str) -> Input:
+    await start(app, pilot, job_id)
+    await pilot.press("e")
+    await wait_for(lambda: isinstance(app.screen, ScheduleEditorScreen), pilot)
+    await pilot.press("ctrl+a", "ctrl+k", *keys_of(text))
+    field = app.screen.query_one(Input)
+    assert field.value == text
+    return field
+
+
+async def test_editor_keys_pressed_without_pause(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        field = await open_editor_on(app, pilot, "cleanup-old-logs", "15 3 * * 1-5")
+        await pilot.press(*["backspace"] * 12, *keys_of("0 4 * * *"))
+        assert field.value == "0 4 * * *"
+
+
+async def test_editor_keys_sent_in_one_burst(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        field = await open_editor_on(app, pilot, "cleanup-old-logs", "15 3 * * 1-5")
+        ui_support.send_keys_at_once(app, ["backspace"] * 12 + keys_of("0 4 * * *"))
+        await wait_for(lambda: field.value == "0 4 * * *", pilot, timeout=2)
+        await pilot.pause(0.1)
+        assert field.value == "0 4 * * *"
+        assert not field.has_class("-invalid")
+
+
+async def test_filter_keys_pressed_without_pause(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("slash", *"cleanup", *["backspace"] * 7, *"backup")
+        assert app.screen.query_one("#job-filter", Input).value == "backup"
+        visible = {str(row.key.value) for row in table(app).ordered_rows}
+        assert visible == {"backup-data"}
+
+
+async def test_filter_keys_sent_in_one_burst(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("slash", *"cleanup")
+        field = app.screen.query_one("#job-filter", Input)
+        ui_support.send_keys_at_once(app, ["backspace"] * 7 + list("backup"))
+        await wait_for(lambda: field.value == "backup", pilot, timeout=2)
+        await pilot.pause(0.1)
+        assert field.value == "backup"
+        assert {str(row.key.value) for row in table(app).ordered_rows} == {"backup-data"}

@@ -170,3 +170,20 @@ def ensure_catalogues() -> None:
         with temporary.open("wb") as target:
             write_mo(target, catalogue, use_fuzzy=True)
         temporary.replace(mo_path)
+
+
+def send_keys_at_once(app: CronConsoleApp, keys: Iterable[str]) -> None:
+    """Post ``keys`` to the app without waiting between them, as a terminal does with keys typed fast.
+
+    ``Pilot.press`` waits for the app to be idle after each key, which hides
+    any ordering problem between keys; this sends them the way the terminal
+    driver does, one message per key, all before the app handles the first.
+    """
+    from textual import events
+
+    assert app._driver is not None
+    for key in keys:
+        character = {"space": " ", "backspace": None}.get(key, key if len(key) == 1 else None)
+        event = events.Key(key, character)
+        event.set_sender(app)
+        app._driver.send_message(event)

@@ -17,6 +17,7 @@ from console.messages import EngineReady, JobsChanged
 from console.widgets.gauges import ResourceGauges, Sampler
 from console.widgets.job_table import JobTable
 from console.widgets.log_pane import LogPane
+from console.widgets.ordered_input import OrderedInput
 from console.widgets.status_header import StatusHeader
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         engine = self.cron_app.engine
         yield StatusHeader(id="header")
-        yield Input(placeholder=_("Filter jobs by id, title, group or state; Esc clears"), id="job-filter")
+        yield OrderedInput(placeholder=_("Filter jobs by id, title, group or state; Esc clears"),
+                           id="job-filter")
         yield JobTable(engine.zone, id="jobs")
         with Horizontal(id="bottom"):
             yield ResourceGauges(self.sampler, memory_threshold_mb=engine.settings.memory_threshold_mb,

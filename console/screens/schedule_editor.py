@@ -13,6 +13,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 from console.bindings import translate_bindings
 from console.format import local_time, source_label
 from console.i18n import N_, _, current_language
+from console.widgets.ordered_input import OrderedInput
 from jobs.cron import describe
 from jobs.errors import CronConsoleError, CronExpressionError
 
@@ -55,7 +56,7 @@ class ScheduleEditorScreen(ModalScreen[str | None]):
             yield Static(_("Current: {expression} ({source}); default: {default}").format(
                 expression=info.schedule, source=source_label(info.schedule_source), default=default),
                 id="current", markup=False)
-            yield Input(value=info.schedule, id="expression",
+            yield OrderedInput(value=info.schedule, id="expression",
                         placeholder=_("minute hour day-of-month month day-of-week, e.g. 0 2 * * *"))
             yield Static("", id="reason", markup=False)
             yield Static("", id="description", markup=False)
