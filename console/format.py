@@ -6,10 +6,14 @@ daylight-saving change is visible (``2026-10-25 03:30 +02:00``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from console.i18n import N_, _
+from console.i18n import N_, _, ngettext
+from jobs.registry import JobSpec
+from jobs.settings import Settings, variable_name
 
 STATUS_LABELS = {
     "succeeded": N_("succeeded"),
@@ -54,6 +58,15 @@ SETTING_LABELS = {
     "timeout": N_("time-out"),
 }
 
+# Run triggers, the values of storage.models.RUN_TRIGGERS.
+TRIGGER_LABELS = {
+    "schedule": N_("schedule"),
+    "manual": N_("manual"),
+    "api": N_("api"),
+    "cli": N_("cli"),
+    "catch-up": N_("catch-up"),
+}
+
 SEVERITY_LABELS = {
     "info": N_("info"),
     "warning": N_("warning"),
@@ -77,6 +90,11 @@ def source_label(source: str) -> str:
 def setting_label(field: str) -> str:
     """Return the translated name of a ``job_setting_changes.field`` value."""
     return _(SETTING_LABELS[field]) if field in SETTING_LABELS else field
+
+
+def trigger_label(trigger: str) -> str:
+    """Return the translated name of a run's trigger, or the trigger itself when unknown."""
+    return _(TRIGGER_LABELS[trigger]) if trigger in TRIGGER_LABELS else trigger
 
 
 def severity_label(severity: str) -> str:
@@ -152,3 +170,46 @@ def elapsed(since: datetime, now: datetime) -> str:
 
 def percent(share: float | None) -> str:
     return "—" if share is None else f"{share * 100:.0f}%"
+
+
+@dataclass(frozen=True)
+class ShownSetting:
+    """One setting a job reads, as the screens show it."""
+
+    variable: str  # e.g. CRON_CLEANUP_RESOLVED_SESSIONS_DAYS
+    value: str  # with its unit, e.g. "30 days"
+    source: str  # translated "default" or "environment"
+
+
+def setting_value(field_name: str, value: object) -> str:
+    """Format a :class:`Settings` value with the unit its field name ends with: ``30 days``, ``500 MB``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, int):
+        if field_name.endswith("_days"):
+            return ngettext("{count} day", "{count} days", value).format(count=value)
+        if field_name.endswith("_hours"):
+            return ngettext("{count} hour", "{count} hours", value).format(count=value)
+        if field_name.endswith("_minutes"):
+            return ngettext("{count} minute", "{count} minutes", value).format(count=value)
+    if field_name.endswith("_mb"):
+        return f"{value} MB"
+    if field_name.endswith("_percent"):
+        return f"{value:g}%" if isinstance(value, float) else f"{value}%"
+    return "" if value is None else str(value)
+
+
+def job_settings(spec: JobSpec, settings: Settings) -> list[ShownSetting]:
+    """Return the effective values of the settings ``spec`` reads (:attr:`JobSpec.settings`)."""
+    # NOTE: "environment" also covers a value from the env file or the command line;
+    # `cron-console check-config` shows which one.
+    return [
+        ShownSetting(
+            variable=variable_name(field_name),
+            value=setting_value(field_name, getattr(settings, field_name)),
+            source=source_label("environment" if field_name in settings.model_fields_set else "default"),
+        )
+        for field_name in spec.settings
+    ]

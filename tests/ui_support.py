@@ -175,9 +175,9 @@ def ensure_catalogues() -> None:
 def send_keys_at_once(app: CronConsoleApp, keys: Iterable[str]) -> None:
     """Post ``keys`` to the app without waiting between them, as a terminal does with keys typed fast.
 
-    ``Pilot.press`` waits for the app to be idle after each key, which hides
-    any ordering problem between keys; this sends them the way the terminal
-    driver does, one message per key, all before the app handles the first.
+    ``Pilot.press`` waits for the app to be idle after each key, so it hides
+    any ordering problem between keys. This function sends them as the
+    terminal driver does: one message per key, all before the app handles the first.
     """
     from textual import events
 

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
 from console.bindings import translate_bindings
-from console.format import local_time
+from console.format import job_settings, local_time
 from console.i18n import N_, _
 from jobs.records import RunRecord
 from jobs.registry import JobSpec
@@ -37,15 +37,22 @@ class ConfirmRunScreen(ModalScreen[bool]):
         self.preview = preview
 
     def compose(self) -> ComposeResult:
-        zone = cast("CronConsoleApp", self.app).engine.zone
+        engine = cast("CronConsoleApp", self.app).engine
+        zone = engine.zone
+        shown = job_settings(self.spec, engine.settings)
         with Vertical(id="dialog"):
             yield Label(_("Run {job} now?").format(job=self.spec.id), id="dialog-title")
-            yield Static(_(self.spec.description), id="dialog-description")
+            yield Static(_(self.spec.description), id="dialog-description", markup=False)
+            if shown:
+                yield Static(_("Settings in force: {settings}").format(settings=", ".join(
+                    f"{setting.value} ({setting.variable})" for setting in shown)),
+                    id="dialog-settings", markup=False)
             yield Static(_("The dry run at {time} found: {summary}").format(
                 time=local_time(self.preview.started_at, zone, seconds=True),
                 summary=format_summary(self.preview.summary)), id="dialog-preview", markup=False)
-            yield Static(_("This job deletes data. A real run now should change what the dry run counted."),
-                         id="dialog-warning")
+            yield Static(_("This job deletes data, and deleted rows cannot be restored. The real run "
+                           "deletes what matches when it runs, so its counts can differ slightly from "
+                           "the dry run's."), id="dialog-warning")
             with Horizontal(id="dialog-buttons"):
                 yield Button(_("Run it"), variant="error", id="confirm")
                 yield Button(_("Cancel"), variant="default", id="cancel")

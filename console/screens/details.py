@@ -14,12 +14,14 @@ from textual.widgets import DataTable, Footer, Label, Sparkline, Static, TabbedC
 from console.bindings import translate_bindings
 from console.format import (
     duration,
+    job_settings,
     local_time,
     setting_label,
     short_time,
     source_label,
     state_label,
     status_label,
+    trigger_label,
 )
 from console.i18n import N_, _, current_language
 from console.messages import JobsChanged, RunEnded
@@ -111,6 +113,8 @@ class JobDetailsScreen(Screen[None]):
         if info.spec.enabled_variable:
             value = "false" if info.disabled_by else "true"
             rows.append((_("Switch"), f"{info.spec.enabled_variable}={value}", ""))
+        for setting in job_settings(info.spec, engine.settings):
+            rows.append((setting.variable, setting.value, setting.source))
         if info.changed_by and info.changed_at:
             rows.append((_("Last changed"), local_time(info.changed_at, engine.zone), info.changed_by))
         table = self.query_one("#settings", DataTable)
@@ -145,7 +149,8 @@ class JobDetailsScreen(Screen[None]):
         for run in self.runs:
             label = status_label(run.status) + (_(" (dry run)") if run.dry_run else "")
             table.add_row(short_time(run.started_at, engine.zone), label, duration(run.duration_seconds),
-                          run.trigger, format_summary(run.summary, dry_run=run.dry_run), key=str(run.id))
+                          trigger_label(run.trigger), format_summary(run.summary, dry_run=run.dry_run),
+                          key=str(run.id))
         finished = [run.duration_seconds for run in reversed(self.runs) if run.duration_seconds is not None]
         self.query_one("#durations", Sparkline).data = finished
         self.query_one("#durations-label", Label).update(
@@ -165,11 +170,12 @@ class JobDetailsScreen(Screen[None]):
         zone = self.cron_app.engine.zone
         text = Text()
         fields: list[tuple[str, Any]] = [
-            (_("Run"), run.id),
+            (_("Run id"), run.id),
             (_("Status"), status_label(run.status)),
             (_("Started"), local_time(run.started_at, zone, seconds=True)),
             (_("Finished"), local_time(run.finished_at, zone, seconds=True) if run.finished_at else "—"),
-            (_("Trigger"), run.trigger + (f" ({run.requested_by})" if run.requested_by else "")),
+            (_("Trigger"), trigger_label(run.trigger)
+             + (f" ({run.requested_by})" if run.requested_by else "")),
             (_("Summary"), format_summary(run.summary, dry_run=run.dry_run)),
         ]
         for label, value in fields:

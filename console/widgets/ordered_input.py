@@ -11,12 +11,11 @@ class OrderedInput(Input):
 
     In Textual 8.2, ``Input`` inserts printable characters in its ``_on_key``
     handler, but an editing key such as backspace bubbles up to the app and
-    comes back as a binding action. Keys typed quickly (a burst read from the
-    terminal in one go) are all forwarded to the input before that round trip
-    ends, so a character typed after a backspace can be inserted before the
-    backspace is applied: ``15 3 * * 1-5``, twelve backspaces and ``0 4 * * *``
-    gave ``10 4 * *``. Running the input's own bindings here keeps every key
-    in the input's message queue, which is first in, first out.
+    comes back as a binding action. Keys typed quickly reach the input before
+    that round trip ends, so a character typed after a backspace can be
+    inserted first. For example, ``15 3 * * 1-5``, twelve backspaces and
+    ``0 4 * * *`` gave ``10 4 * *``. Running the input's own bindings here
+    keeps every key in the input's message queue, which is first in, first out.
     """
 
     async def _on_key(self, event: events.Key) -> None:
