@@ -65,6 +65,9 @@ class CronConsoleApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", N_("Quit"), id="quit", tooltip=N_("Quit, asking first if jobs are running")),
         Binding("ctrl+q", "quit", N_("Quit"), id="quit-ctrl", show=False, priority=True),
+        # Declared here so that its footer label is translated; otherwise Textual adds it in English.
+        Binding("ctrl+p", "command_palette", N_("Palette"), id="command-palette", show=False,
+                priority=True, tooltip=N_("Open the command palette")),
     ]
 
     def __init__(self, engine: Engine, *, sampler: Sampler, user: str) -> None:
@@ -251,8 +254,10 @@ class CronConsoleApp(App[None]):
         if not isinstance(self.screen, AlertsScreen):
             self.push_screen(AlertsScreen())
 
-    def open_help(self, screen: Screen[object]) -> None:
-        self.push_screen(HelpScreen(shown_bindings(screen) + shown_bindings(self)))
+    def open_help(self, screen: Screen[object], bindings: list[Binding] | None = None) -> None:
+        """Open the list of keys of ``screen`` (``bindings`` when given) and of the app."""
+        screen_bindings = shown_bindings(screen) if bindings is None else bindings
+        self.push_screen(HelpScreen(screen_bindings + shown_bindings(self)))
 
     # --- Quit -----------------------------------------------------------------
 
@@ -291,8 +296,9 @@ class CronConsoleApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Offer every footer key of ``screen`` and of the app, then the theme and screenshot commands."""
-        for node in (screen, self):
-            for binding in shown_bindings(node):
+        all_bindings = getattr(screen, "all_bindings", None)
+        for node, bindings in ((screen, all_bindings), (self, None)):
+            for binding in shown_bindings(node, bindings):
                 yield SystemCommand(binding.description, binding.tooltip or binding.description,
                                     _bound_action(node, binding.action))
         yield SystemCommand(_("Theme"), _("Change the colour theme"), self.action_change_theme)

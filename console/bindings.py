@@ -7,6 +7,7 @@ therefore written with ``N_()`` and translated here when a screen is built.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from textual.binding import Binding, BindingsMap
@@ -28,12 +29,25 @@ def translate_bindings(node: DOMNode) -> None:
     node._bindings = translated
 
 
-def shown_bindings(node: DOMNode) -> list[Binding]:
-    """Return ``node``'s bindings that appear in the footer, first key of each action only."""
+def with_footer_hidden(bindings: BindingsMap, binding_ids: Iterable[str]) -> BindingsMap:
+    """Return a copy of ``bindings`` in which the bindings with ``binding_ids`` are left out of the footer.
+
+    The keys still work; :func:`shown_bindings` lists them when given the full map.
+    """
+    hidden = set(binding_ids)
+    copy = BindingsMap()
+    for key_bindings in bindings.key_to_bindings.values():
+        for binding in key_bindings:
+            copy._add_binding(replace(binding, show=False) if binding.id in hidden else binding)
+    return copy
+
+
+def shown_bindings(node: DOMNode, bindings: BindingsMap | None = None) -> list[Binding]:
+    """Return the footer bindings of ``node`` (or of ``bindings``), first key of each action only."""
     seen: set[str] = set()
     result: list[Binding] = []
-    for bindings in node._bindings.key_to_bindings.values():
-        for binding in bindings:
+    for bindings_of_key in (bindings or node._bindings).key_to_bindings.values():
+        for binding in bindings_of_key:
             if binding.show and binding.action not in seen:
                 seen.add(binding.action)
                 result.append(binding)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import Footer, Label, Static
 
 from console.bindings import translate_bindings
 from console.i18n import N_, _
@@ -26,19 +27,21 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(_("Keys"), id="dialog-title")
-            yield DataTable(id="help-keys", cursor_type="none", zebra_stripes=True)
+            # A Rich table in a Static wraps long descriptions to the dialog's width; a DataTable would cut them.
+            with VerticalScroll(id="help-scroll"):
+                yield Static(self._keys_table(), id="help-keys")
             yield Static(_("Ctrl+P opens the command palette, where every key is also listed by name. "
                            "The mouse works too: click a row to open its job."), id="help-note")
         yield Footer()
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column(_("Key"), key="key")
-        table.add_column(_("Action"), key="action")
-        table.add_column(_("What it does"), key="tooltip")
+    def _keys_table(self) -> Table:
+        table = Table(box=None, expand=True, header_style="bold", padding=(0, 1))
+        table.add_column(_("Key"), no_wrap=True)
+        table.add_column(_("Action"), no_wrap=True)
+        table.add_column(_("What it does"), ratio=1)
         for binding in self.key_bindings:
-            key = self.app.get_key_display(binding)
-            table.add_row(key, binding.description, binding.tooltip or "")
+            table.add_row(self.app.get_key_display(binding), binding.description, binding.tooltip or "")
+        return table
 
     def action_close(self) -> None:
         self.dismiss(None)

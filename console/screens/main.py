@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
-from console.bindings import translate_bindings
+from console.bindings import shown_bindings, translate_bindings, with_footer_hidden
 from console.format import local_time
 from console.i18n import N_, _
 from console.messages import EngineReady, JobsChanged
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from console.app import CronConsoleApp
 
 TICK_SECONDS = 1.0
+# Below this width the footer is compact and leaves out the command palette and these keys,
+# so that the others fit in 80 columns in both languages. The help screen (?) lists every key.
+NARROW_FOOTER_WIDTH = 120
+HIDDEN_WHEN_NARROW = ("log-level", "log-job")
 
 
 class MainScreen(Screen[None]):
@@ -52,7 +56,9 @@ class MainScreen(Screen[None]):
     def __init__(self, sampler: Sampler) -> None:
         super().__init__()
         translate_bindings(self)
+        self.all_bindings = self._bindings
         self.sampler = sampler
+        self._narrow_footer: bool | None = None
 
     @property
     def cron_app(self) -> CronConsoleApp:
@@ -70,7 +76,26 @@ class MainScreen(Screen[None]):
             yield LogPane(self.cron_app.log_handler, engine.zone, id="log")
         yield Footer()
 
+    def on_resize(self) -> None:
+        self._fit_footer()
+
+    def _fit_footer(self) -> None:
+        narrow = self.size.width < NARROW_FOOTER_WIDTH
+        if narrow == self._narrow_footer:
+            return
+        self._narrow_footer = narrow
+        self._bindings = with_footer_hidden(self.all_bindings, HIDDEN_WHEN_NARROW) if narrow else self.all_bindings
+        footer = self.query_one(Footer)
+        footer.compact = narrow
+        footer.show_command_palette = not narrow
+        self.refresh_bindings()
+
+    def footer_and_hidden_bindings(self) -> list[Binding]:
+        """Return every key the footer shows at full width, for the help screen and the command palette."""
+        return shown_bindings(self, self.all_bindings)
+
     def on_mount(self) -> None:
+        self._fit_footer()
         self.query_one(JobTable).border_title = _("Jobs")
         self.refresh_view()
         self.set_interval(TICK_SECONDS, self.refresh_view)
@@ -157,7 +182,7 @@ class MainScreen(Screen[None]):
         self.cron_app.open_alerts()
 
     def action_help(self) -> None:
-        self.cron_app.open_help(self)
+        self.cron_app.open_help(self, self.footer_and_hidden_bindings())
 
     # --- Log pane -----------------------------------------------------------
 

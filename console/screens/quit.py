@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,12 +12,20 @@ from textual.widgets import Button, Footer, Label, Static
 
 from console.bindings import translate_bindings
 from console.i18n import N_, _
+from console.messages import JobsChanged, RunEnded
+
+if TYPE_CHECKING:
+    from console.app import CronConsoleApp
 
 QuitChoice = Literal["wait", "cancel"]
 
 
 class QuitScreen(ModalScreen[QuitChoice | None]):
-    """Dismiss with ``"wait"``, ``"cancel"``, or None to keep the console open."""
+    """Dismiss with ``"wait"``, ``"cancel"``, or None to keep the console open.
+
+    The list of running jobs follows the engine: a job that finishes leaves
+    it, and when none is left the dialog closes with None and says so.
+    """
 
     CSS_PATH = "quit.tcss"
     BINDINGS = [
@@ -45,6 +53,24 @@ class QuitScreen(ModalScreen[QuitChoice | None]):
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
+
+    def on_jobs_changed(self, _message: JobsChanged) -> None:
+        self._refresh_running()
+
+    def on_run_ended(self, _message: RunEnded) -> None:
+        self._refresh_running()
+
+    def _refresh_running(self) -> None:
+        engine = cast("CronConsoleApp", self.app).engine
+        running = [info.id for info in engine.jobs() if info.running_since is not None]
+        if running == self.running:
+            return
+        self.running = running
+        if not running:
+            self.notify(_("The running jobs have finished; press q again to quit."))
+            self.dismiss(None)
+            return
+        self.query_one("#dialog-jobs", Static).update(", ".join(running))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         choice = event.button.id

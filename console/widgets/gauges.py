@@ -106,7 +106,7 @@ class Gauge(Horizontal):
         color: $text-muted;
     }
     Gauge > .gauge--value {
-        width: 10;
+        width: 12;  /* "1024/500 MB" and a space */
         text-align: right;
         padding-right: 1;
     }
