@@ -375,3 +375,44 @@ async def test_filter_keys_sent_in_one_burst(tmp_path: Path) -> None:
         await pilot.pause(0.1)
         assert field.value == "backup"
         assert {str(row.key.value) for row in table(app).ordered_rows} == {"backup-data"}
+
+
+async def test_quit_dialog_closes_when_runs_end(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path, slow=["optimize-database"])
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "optimize-database")
+        await pilot.press("r")
+        await asyncio.to_thread(ui_support.slow_started.wait, 5)
+        await pilot.press("q")
+        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        ui_support.slow_release.set()
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+        assert app.is_running
+        await wait_for(lambda: any("press q again" in notification.message
+                                   for notification in app._notifications), pilot, timeout=2)
+
+
+async def test_confirm_dialog_shows_retention(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "cleanup-sessions")
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmRunScreen), pilot)
+        text = str(app.screen.query_one("#dialog-settings").render())
+        assert "30 days (CRON_CLEANUP_RESOLVED_SESSIONS_DAYS)" in text
+        await pilot.press("n")
+
+
+async def test_footer_fits_80_columns(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(app, pilot)
+        from textual.widgets._footer import FooterKey
+
+        keys = {key.key for key in app.screen.query(FooterKey)}
+        assert {"r", "d", "p", "e", "slash", "a", "question_mark", "q"} <= keys
+        right_edge = max(key.region.right for key in app.screen.query(FooterKey))
+        assert right_edge <= 80
+        await pilot.press("question_mark")
+        listed = {binding.action for binding in app.screen.key_bindings}  # type: ignore[attr-defined]
+        assert {"log_level", "log_job"} <= listed
