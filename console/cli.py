@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from console.i18n import _, set_language
+from console.i18n import N_, _, ngettext, set_language
 from jobs.errors import CronConsoleError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -41,6 +41,39 @@ def _pre_select_language(argv: Sequence[str]) -> None:
         elif argument.startswith("--language="):
             language = argument.split("=", 1)[1]
     set_language(language)
+    _translate_argparse()
+
+
+# argparse's own msgids (Python 3.11), listed so that message extraction keeps
+# them in the catalogue.
+ARGPARSE_MESSAGES = (
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("expected at least one argument"),
+    N_("expected at most one argument"),
+    N_("expected one argument"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("not allowed with argument %s"),
+    N_("one of the arguments %s is required"),
+    N_("options"),
+    N_("positional arguments"),
+    N_("show this help message and exit"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("usage: "),
+)
+
+
+def _translate_argparse() -> None:
+    """Route argparse's own words (usage, options, its error messages) through our catalogue.
+
+    argparse looks up its module-level ``_`` and ``ngettext`` on every call, so
+    rebinding them is enough; its msgids are in the Romanian catalogue too.
+    """
+    argparse._ = _  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
 
 
 def build_parser() -> argparse.ArgumentParser:

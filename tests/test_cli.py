@@ -117,7 +117,9 @@ def test_romanian_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--language", "ro", "--help"])
     assert exited.value.code == 0
-    assert "rulează" in capsys.readouterr().out.lower()
+    output = capsys.readouterr().out
+    assert "rulează" in output.lower()
+    assert output.startswith("utilizare: cron-console")
 
 
 def test_demo_data_rejects_zero(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
