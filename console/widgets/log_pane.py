@@ -18,6 +18,11 @@ from console.widgets.theme import theme_style
 # Records kept for re-filtering; the widget itself keeps the same number of lines.
 HISTORY_SIZE = 2_000
 DRAIN_INTERVAL_SECONDS = 0.2
+# Most lines written per drain. Rendering (and wrapping) a line costs the event
+# loop time that the scheduler shares, and a flood of records scrolls past
+# faster than anyone reads, so the pane shows the newest ones and counts the rest.
+# Every record stays in the history, so changing a filter shows them again.
+MAX_LINES_PER_DRAIN = 60
 LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 LEVEL_THEME_COLOURS = {
     logging.DEBUG: "foreground-muted",
@@ -68,7 +73,14 @@ class LogPane(RichLog):
         if not entries:
             return
         self._history.extend(entries)
-        self._write([entry for entry in entries if self._matches(entry)])
+        matching = [entry for entry in entries if self._matches(entry)]
+        hidden = len(matching) - MAX_LINES_PER_DRAIN
+        if hidden > 0:
+            self.write(Text(_("… {count} more records in the last {seconds} s").format(
+                count=hidden, seconds=DRAIN_INTERVAL_SECONDS), style=self._styles.get(logging.DEBUG)),
+                scroll_end=False)
+            matching = matching[-MAX_LINES_PER_DRAIN:]
+        self._write(matching)
 
     def set_min_level(self, level: int) -> None:
         self.min_level = level
