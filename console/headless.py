@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -63,6 +64,9 @@ async def serve(settings: Settings, *, clock: Clock | None = None,
     except Exception:
         logger.exception("Start-up failed")
         return 1
+    # Objects built at start-up stay for the process's life; freezing them keeps
+    # full garbage collections (and the pauses they cause in the scheduler) short.
+    gc.freeze()
     if ready is not None:
         ready(engine)
     logger.info("Headless service running; send SIGTERM or press Ctrl+C to stop")

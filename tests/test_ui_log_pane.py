@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from textual.app import App, ComposeResult
 
 from console.logbridge import UILogHandler
-from console.widgets.log_pane import MAX_LINES_PER_DRAIN, LogPane
+from console.widgets.log_pane import MAX_LINES_PER_DRAIN, MAX_LINES_PER_REWRITE, LogPane
 from jobs.clock import FakeClock
 
 
@@ -42,6 +42,9 @@ async def test_flood_writes_newest_and_counts_rest() -> None:
         assert not any(f"record {hidden - 1} " in line + " " for line in lines)
         assert len(pane._history) == 500
 
-        pane.set_min_level(logging.INFO)  # a rewrite shows the history again
+        pane.set_min_level(logging.INFO)  # a rewrite shows the newest part of the history again
         await pilot.pause()
-        assert any("record 0" in line.text for line in pane.lines)
+        rewritten = [line.text for line in pane.lines]
+        assert any(f"record {hidden - 1} " in line + " " for line in rewritten)
+        assert any(f"{500 - MAX_LINES_PER_REWRITE} older records" in line for line in rewritten)
+        assert not any("record 0 " in line + " " for line in rewritten)
