@@ -19,7 +19,7 @@ from jobs.clock import Clock
 from jobs.runlog import RunContextFilter
 
 # Entries waiting for the pane; at 2,000 records a second and a 0.2 s drain
-# interval a batch holds about 400, so this leaves ample room.
+# interval a batch contains about 400, so this leaves ample room.
 DEFAULT_CAPACITY = 10_000
 # Loggers the console lowers to DEBUG while the TUI runs, so that the pane's
 # level filter can show their debug records; other libraries stay as configured.

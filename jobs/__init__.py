@@ -1,5 +1,5 @@
 """The scheduling engine around APScheduler 3.11 and one module per job family.
 
-Nothing in this package imports Textual: the engine publishes events, and
-whoever embeds it (the TUI or the headless service) listens to them.
+Nothing in this package imports Textual. The engine publishes events, and the
+TUI or the headless service that embeds it subscribes to them.
 """

@@ -21,7 +21,7 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that moves only when a test tells it to. Safe to read from worker threads."""
+    """A clock that moves only when a test sets or advances it. Safe to read from worker threads."""
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:

@@ -1,4 +1,4 @@
-"""What a job receives when it runs, and what it returns."""
+"""The context a job receives when it runs, and the summary type it returns."""
 
 from __future__ import annotations
 

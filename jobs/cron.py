@@ -3,7 +3,7 @@
 APScheduler 3.11's ``CronTrigger`` numbers weekdays from Monday, combines day
 of month and day of week with AND and mishandles some DST changes, so
 operators' expressions are parsed and evaluated here and APScheduler only gets
-:class:`VixieCronTrigger`, which asks :meth:`CronSchedule.next_after`.
+:class:`VixieCronTrigger`, which calls :meth:`CronSchedule.next_after`.
 
 Fire times are a pure function of (schedule, after, zone). The rules:
 
@@ -66,7 +66,7 @@ FIELD_SPECS = (
     _FieldSpec(N_("day of week"), 0, 7, WEEKDAY_NAMES),
 )
 
-# Longest search for the next matching day: a 29 February schedule can wait
+# Maximum search for the next matching day: a 29 February schedule can wait
 # eight years when the search crosses a non-leap century year.
 _MAX_SEARCH_DAYS = 366 * 9
 

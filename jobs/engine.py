@@ -9,8 +9,8 @@ one-shot CLI uses it without starting the scheduler. APScheduler only decides
   and still run each firing once;
 * a firing that arrives while the job runs is recorded ``skipped``;
 * each run has a time limit, after which it is cancelled and recorded
-  ``timed_out``; an exception is recorded ``failed`` with its traceback and
-  touches nothing else;
+  ``timed_out``. An exception is recorded ``failed`` with its traceback and
+  affects no other job;
 * on start, runs left ``running`` by a dead process become ``interrupted``,
   and a firing missed while no instance was up runs once (catch-up) or is
   recorded ``missed``;

@@ -1,4 +1,4 @@
-"""Message jobs: delete old messages, alert on inbound messages nobody processed."""
+"""Message jobs: delete old messages, alert on inbound messages still unprocessed."""
 
 from __future__ import annotations
 

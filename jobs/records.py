@@ -1,7 +1,7 @@
 """Snapshots the engine hands to its callers, and the database work behind job runs.
 
-The functions here are synchronous and take the ``Database``; the engine runs
-them in worker threads so that the event loop never waits on the database.
+The functions here are synchronous and take the ``Database``. The engine runs
+them in worker threads, so the event loop never waits on the database.
 """
 
 from __future__ import annotations

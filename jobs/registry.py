@@ -27,7 +27,7 @@ class JobSpec:
     default_schedule: str
     group: str
     target: str  # "module:function"; a coroutine function runs on the loop, a plain one in a worker thread
-    destructive: bool = False  # deletes data: the console asks for confirmation with a dry-run count
+    destructive: bool = False  # deletes data, so the console shows a dry-run count and requires confirmation
     changes_data: bool = True  # False for jobs that only read and alert
     enabled_by: str | None = None  # the Settings field that switches the job off, e.g. "backup_enabled"
     # Settings fields the job reads; the console shows their effective values.

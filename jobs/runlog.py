@@ -1,4 +1,4 @@
-"""Which run a log record belongs to, and the per-run collection of log lines.
+"""Run tags on log records, and the per-run collection of log lines.
 
 The engine sets :data:`current_run` before it starts a job. ``asyncio`` copies
 context variables into tasks and into ``asyncio.to_thread`` workers, so every

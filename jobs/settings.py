@@ -71,6 +71,15 @@ def variable_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
 
+def _job_id_for_key(prefix: str, key: str) -> str:
+    """Map the ``<ID>`` of a per-job variable to its job id; raise ValueError for an unknown one."""
+    known = {env_key(job_id): job_id for job_id in JOB_IDS}
+    if key.upper() not in known:
+        raise ValueError(_("{variable}: no job has the id {key}; expected one of {ids}").format(
+            variable=prefix + key, key=key, ids=", ".join(known)))
+    return known[key.upper()]
+
+
 class _JobOverridesSource(PydanticBaseSettingsSource):
     """Collect ``CRON_SCHEDULE_<ID>`` and ``CRON_TIMEOUT_<ID>`` from the env file and the environment."""
 
@@ -262,13 +271,9 @@ class Settings(BaseSettings):
     @field_validator("schedules", mode="before")
     @classmethod
     def _check_schedules(cls, value: Mapping[str, str]) -> dict[str, str]:
-        known = {env_key(job_id): job_id for job_id in JOB_IDS}
         checked: dict[str, str] = {}
         for key, expression in value.items():
-            job_id = known.get(key.upper(), key)
-            if key.upper() not in known:
-                raise ValueError(_("{variable}: no job has the id {key}; expected one of {ids}").format(
-                    variable=SCHEDULE_PREFIX + key, key=key, ids=", ".join(known)))
+            job_id = _job_id_for_key(SCHEDULE_PREFIX, key)
             try:
                 CronSchedule.parse(expression)
             except CronExpressionError as error:
@@ -279,17 +284,14 @@ class Settings(BaseSettings):
     @field_validator("timeouts", mode="before")
     @classmethod
     def _check_timeouts(cls, value: Mapping[str, str | int]) -> dict[str, int]:
-        known = {env_key(job_id): job_id for job_id in JOB_IDS}
         checked: dict[str, int] = {}
         for key, seconds in value.items():
-            if key.upper() not in known:
-                raise ValueError(_("{variable}: no job has the id {key}; expected one of {ids}").format(
-                    variable=TIMEOUT_PREFIX + key, key=key, ids=", ".join(known)))
+            job_id = _job_id_for_key(TIMEOUT_PREFIX, key)
             text = str(seconds).strip()
             if not text.isdigit() or int(text) < 1:
                 raise ValueError(_("{variable}={value!r}: expected a whole number of seconds above 0").format(
                     variable=TIMEOUT_PREFIX + key, value=seconds))
-            checked[known[key.upper()]] = int(text)
+            checked[job_id] = int(text)
         return checked
 
     def zone(self) -> ZoneInfo:

@@ -86,7 +86,7 @@ class Reservation(SQLModel, table=True):
     reminder_sent_at: datetime | None = Field(default=None, index=True)
     reminder_attempts: int = Field(default=0, index=True)
     last_reminder_error: str | None = None
-    # Set when a send may have reached the provider without an answer (a read
+    # Set when a send may have reached the provider without a response (a read
     # time-out): such a reminder is never sent again automatically.
     reminder_uncertain_at: datetime | None = Field(default=None, index=True)
     reminder_message_id: str | None = None

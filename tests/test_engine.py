@@ -352,7 +352,7 @@ async def test_stop_cancels_running_job(make_engine: Callable[..., Engine], data
 
 async def test_firing_skipped_while_other_process_runs(engine: Engine, database: Database,
                                                        clock: FakeClock) -> None:
-    # A live process on this host (the test runner's parent) holds a run of the job.
+    # A live process on this host (the test runner's parent) has a run of the job in progress.
     import os
 
     with database.session() as session:

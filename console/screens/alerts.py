@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class AlertsScreen(Screen[None]):
-    """The alerts nobody has acknowledged yet."""
+    """Alerts not acknowledged yet."""
 
     CSS_PATH = "alerts.tcss"
     BINDINGS = [

@@ -24,7 +24,7 @@ class QuitScreen(ModalScreen[QuitChoice | None]):
     """Dismiss with ``"wait"``, ``"cancel"``, or None to keep the console open.
 
     The list of running jobs follows the engine: a job that finishes leaves
-    it, and when none is left the dialog closes with None and says so.
+    it, and when none is left the dialog closes with None and shows a notification.
     """
 
     CSS_PATH = "quit.tcss"

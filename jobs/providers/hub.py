@@ -26,7 +26,7 @@ class ProviderHub:
     """A Meta and a Twilio client sharing one ``httpx.AsyncClient``.
 
     The engine creates one hub per start and shares it between runs, so the
-    per-provider limit of ``provider_concurrency`` requests in flight holds
+    per-provider limit of ``provider_concurrency`` requests in flight applies
     across jobs running at the same time. ``retry`` and ``transport`` exist for
     tests and benchmarks; by default retries follow ``provider_max_retries`` and
     ``provider_max_retry_delay_seconds`` with a 0.5 s base delay.

@@ -42,10 +42,10 @@ class RetryPolicy:
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:
-    """Read ``Retry-After`` as seconds: a number, or an HTTP date measured from the answer's ``Date``.
+    """Read ``Retry-After`` as seconds: a number, or an HTTP date measured from the response's ``Date``.
 
     Returns None when the header is missing or unreadable, or when it is a date
-    and the answer has no ``Date`` header to measure it from.
+    and the response has no ``Date`` header to measure it from.
     """
     value = response.headers.get("retry-after")
     if value is None:

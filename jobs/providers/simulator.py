@@ -1,4 +1,4 @@
-"""A local HTTP server that answers the Meta Graph API and Twilio calls this console makes.
+"""A local HTTP server that responds to the Meta Graph API and Twilio calls this console makes.
 
 One server serves both providers, because their paths do not collide: point
 ``CRON_META_GRAPH_URL`` and ``CRON_TWILIO_API_URL`` at the same base URL.
@@ -23,7 +23,7 @@ and Twilio auth tokens ``demo-twilio-<state>-<n>``, with ``<state>`` one of
 Twilio token belongs to a ``closed`` account and an ``expiring`` one to an
 ``active`` account. Twilio account SIDs must be ``AC`` followed by 32 hex digits.
 
-The answers copy the shapes the real APIs document: Graph's ``error`` object
+The responses copy the shapes the real APIs document: Graph's ``error`` object
 with ``code``, ``error_subcode`` and ``fbtrace_id``; Twilio's ``code``,
 ``message``, ``more_info`` and ``status``.
 """
@@ -87,7 +87,7 @@ class Fault:
 
     Kinds: ``rate_limit`` (HTTP 429, Meta code 130429 or 4, Twilio 20429, with
     ``Retry-After: retry_after`` when set), ``server_error`` (``status``, default
-    503), ``slow`` (waits ``delay`` seconds, then answers normally), ``malformed``
+    503), ``slow`` (waits ``delay`` seconds, then responds normally), ``malformed``
     (``status``, default 200, with a body that is not JSON), ``echo_token``
     (HTTP 400 whose message repeats the token and the Authorization header) and
     ``drop`` (closes the connection without answering).
@@ -178,7 +178,7 @@ class SimulatorServer:
         return self.base_url
 
     def stop(self) -> None:
-        """Stop serving, close open connections and wake answers that are still waiting."""
+        """Stop serving, close open connections and wake responses that are still waiting."""
         if self._server is None:
             return
         self._state.stopping.set()
@@ -297,7 +297,7 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
-        """Close kept-alive connections, so that a stopped simulator answers nothing more."""
+        """Close kept-alive connections, so that a stopped simulator sends no more responses."""
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
