@@ -248,7 +248,9 @@ class Engine:
         self._instance_row, last_seen = await asyncio.to_thread(
             records.register_instance, self.database, identity=self.identity, now=now)
 
-        self.providers = self._create_provider_hub()
+        # Building the HTTP client loads the CA bundle (about 12 ms); a worker thread
+        # keeps that off the loop the console draws its first frames on.
+        self.providers = await asyncio.to_thread(self._create_provider_hub)
         self.scheduler = AsyncIOScheduler(event_loop=self._loop, timezone=self.zone)
         self.scheduler.add_executor(_EngineExecutor(self), alias="engine")
         for state in self._states.values():
