@@ -184,6 +184,7 @@ class Engine:
         self.bus = EventBus()
         self.scheduler: AsyncIOScheduler | None = None
         self.providers: Any = None
+        self._provider_hub_lock = asyncio.Lock()
         self._specs = {spec.id: spec for spec in specs}
         self._trigger_factory = trigger_factory or (lambda _spec, schedule: VixieCronTrigger(schedule, self.zone))
         self._cancel_wait = cancel_wait_seconds
@@ -248,9 +249,6 @@ class Engine:
         self._instance_row, last_seen = await asyncio.to_thread(
             records.register_instance, self.database, identity=self.identity, now=now)
 
-        # Building the HTTP client loads the CA bundle (about 12 ms); a worker thread
-        # keeps that off the loop the console draws its first frames on.
-        self.providers = await asyncio.to_thread(self._create_provider_hub)
         self.scheduler = AsyncIOScheduler(event_loop=self._loop, timezone=self.zone)
         self.scheduler.add_executor(_EngineExecutor(self), alias="engine")
         for state in self._states.values():
@@ -627,6 +625,8 @@ class Engine:
 
     async def _run(self, state: _JobState, active: _ActiveRun, run: RunRecord) -> RunRecord:
         spec = state.spec
+        if spec.uses_providers:
+            await self._ensure_provider_hub()
         context = JobContext(
             job_id=spec.id, run_id=run.id, settings=self.settings, database=self.database, clock=self.clock,
             now=run.started_at, dry_run=run.dry_run, logger=logging.getLogger(f"jobs.run.{spec.id}"),
@@ -813,6 +813,17 @@ class Engine:
 
     def _remove_log_capture(self) -> None:
         logging.getLogger().removeHandler(self._run_logs)
+
+    async def _ensure_provider_hub(self) -> None:
+        """Create the provider clients on the first run that needs them.
+
+        Building the HTTP client loads the CA bundle, about 15 ms of work that
+        holds the interpreter; doing it at start would delay the console's
+        first frames, and most runs never need it.
+        """
+        async with self._provider_hub_lock:
+            if self.providers is None:
+                self.providers = await asyncio.to_thread(self._create_provider_hub)
 
     def _create_provider_hub(self) -> Any:
         try:

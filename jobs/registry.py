@@ -32,6 +32,7 @@ class JobSpec:
     enabled_by: str | None = None  # the Settings field that switches the job off, e.g. "backup_enabled"
     # Settings fields the job reads; the console shows their effective values.
     settings: tuple[str, ...] = ()
+    uses_providers: bool = False  # needs the HTTP clients of Meta and Twilio (ctx.providers)
 
     def load(self) -> JobFunction:
         module_name, _colon, function_name = self.target.partition(":")
@@ -59,7 +60,8 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "reservation-reminders", N_("Send reservation reminders"),
         N_("Remind confirmed reservations starting within CRON_REMINDER_LEAD_HOURS through the business's WhatsApp or SMS credential."),
-        "0 */2 * * *", GROUP_MAIN, "jobs.reminders:reservation_reminders", enabled_by="reminders_enabled",
+        "0 */2 * * *", GROUP_MAIN, "jobs.reminders:reservation_reminders", uses_providers=True,
+        enabled_by="reminders_enabled",
         settings=("reminder_lead_hours", "reminder_max_attempts", "reminder_quiet_hours"),
     ),
     JobSpec(
@@ -71,7 +73,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "validate-credentials", N_("Validate provider credentials"),
         N_("Ask Meta and Twilio whether each credential still works; alert on those that stopped working."),
-        "0 4 * * *", GROUP_MAIN, "jobs.provider_checks:validate_credentials",
+        "0 4 * * *", GROUP_MAIN, "jobs.provider_checks:validate_credentials", uses_providers=True,
         settings=("provider_concurrency", "provider_max_retries"),
     ),
     JobSpec(
@@ -95,7 +97,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "sync-credentials", N_("Sync credentials"),
         N_("Refresh token expiry and account status from the providers; alert on credentials expiring soon."),
-        "0 */12 * * *", GROUP_SCHEDULED_TASKS, "jobs.provider_checks:sync_credentials",
+        "0 */12 * * *", GROUP_SCHEDULED_TASKS, "jobs.provider_checks:sync_credentials", uses_providers=True,
         settings=("credential_expiry_warning_days", "provider_concurrency", "provider_max_retries"),
     ),
     JobSpec(

@@ -25,6 +25,11 @@ def quick(ctx: JobContext) -> Summary:
     return {"examined": 3, "deleted": 1}
 
 
+def provider_probe(ctx: JobContext) -> Summary:
+    """Report whether the run was given provider clients."""
+    return {"examined": 0 if ctx.providers is None else 1}
+
+
 def blocking(ctx: JobContext) -> Summary:
     """Run until ``release`` is set, checking for cancellation between 10 ms waits."""
     started.set()

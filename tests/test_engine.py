@@ -27,7 +27,8 @@ BLOCKING = with_job_spec(JOBS_BY_ID["check-inactive-sessions"], target="tests.fa
 FAILING = with_job_spec(JOBS_BY_ID["check-error-sessions"], target="tests.fakejobs:failing")
 ASYNC_BLOCKING = with_job_spec(JOBS_BY_ID["reservation-reminders"], target="tests.fakejobs:async_blocking")
 DISABLED = with_job_spec(JOBS_BY_ID["backup-data"], target="tests.fakejobs:quick")
-SPECS = (QUICK, BLOCKING, FAILING, ASYNC_BLOCKING, DISABLED)
+PROVIDER_PROBE = with_job_spec(JOBS_BY_ID["validate-credentials"], target="tests.fakejobs:provider_probe")
+SPECS = (QUICK, BLOCKING, FAILING, ASYNC_BLOCKING, DISABLED, PROVIDER_PROBE)
 
 
 @pytest.fixture(autouse=True)
@@ -89,6 +90,19 @@ async def test_manual_run_recorded_with_summary(engine: Engine, database: Databa
     assert alert.run_id == record.id
     assert engine.job("cleanup-sessions").last_run == record
     assert engine.job("cleanup-sessions").success_rate == 1.0
+
+
+async def test_provider_clients_built_on_first_run_that_needs_them(engine: Engine) -> None:
+    assert engine.providers is None, "starting the engine builds no HTTP client"
+    await engine.run_job("cleanup-sessions")
+    assert engine.providers is None, "a database job builds no HTTP client"
+
+    first = await engine.run_job("validate-credentials")
+    hub = engine.providers
+    second = await engine.run_job("validate-credentials")
+
+    assert (first.summary, second.summary) == ({"examined": 1}, {"examined": 1})
+    assert hub is not None and engine.providers is hub, "later runs share the first run's clients"
 
 
 async def test_dry_run_flag_and_no_alert(engine: Engine, database: Database) -> None:
