@@ -60,7 +60,9 @@ class CronConsoleApp(App[None]):
     made it (:attr:`user`).
     """
 
-    CSS_PATH = "app.tcss"
+    # The main screen's styles load with the app's: a screen's own CSS_PATH makes
+    # Textual parse every style sheet again when the screen is first shown.
+    CSS_PATH = ["app.tcss", "screens/main.tcss"]
     TITLE = "cron-console"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -86,12 +88,17 @@ class CronConsoleApp(App[None]):
 
     # --- Lifecycle ----------------------------------------------------------
 
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(self.sampler)
+
     def on_mount(self) -> None:
-        # Pushed rather than returned by get_default_screen(), which does not load a screen's CSS_PATH.
-        self.push_screen(MainScreen(self.sampler))
         self.log_handler.attach()
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
-        # The engine opens the database in a worker thread; the first frame does not wait for it.
+        # The engine opens the database in a worker thread after the first frame: the
+        # thread's Python work would otherwise compete with that frame for the interpreter.
+        self.call_after_refresh(self._begin_engine_start)
+
+    def _begin_engine_start(self) -> None:
         self.run_worker(self._start_engine(), name="engine-start", group="engine")
 
     async def _start_engine(self) -> None:

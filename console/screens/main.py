@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input
 
 from console.bindings import shown_bindings, translate_bindings, with_footer_hidden
@@ -33,7 +34,7 @@ HIDDEN_WHEN_NARROW = ("log-level", "log-job")
 class MainScreen(Screen[None]):
     """The screen an operator watches; its keys act on the job under the cursor."""
 
-    CSS_PATH = "main.tcss"
+    # main.tcss is loaded by the app (CronConsoleApp.CSS_PATH).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("r", "run_job", N_("Run"), id="run", tooltip=N_("Run the selected job now")),
@@ -59,22 +60,36 @@ class MainScreen(Screen[None]):
         self.all_bindings = self._bindings
         self.sampler = sampler
         self._narrow_footer: bool | None = None
+        self.body_mounted = False
 
     @property
     def cron_app(self) -> CronConsoleApp:
         return cast("CronConsoleApp", self.app)
 
     def compose(self) -> ComposeResult:
-        engine = self.cron_app.engine
+        # The first frame shows only the header and the footer; the job table, the
+        # gauges and the log pane are mounted just after it (see on_mount).
         yield StatusHeader(id="header")
-        yield OrderedInput(placeholder=_("Filter jobs by id, title, group or state; Esc clears"),
-                           id="job-filter")
-        yield JobTable(engine.zone, id="jobs")
-        with Horizontal(id="bottom"):
-            yield ResourceGauges(self.sampler, memory_threshold_mb=engine.settings.memory_threshold_mb,
-                                 cpu_threshold_percent=engine.settings.cpu_threshold_percent, id="gauges")
-            yield LogPane(self.cron_app.log_handler, engine.zone, id="log")
         yield Footer()
+
+    def _body(self) -> list[Widget]:
+        engine = self.cron_app.engine
+        table = JobTable(engine.zone, id="jobs")
+        table.border_title = _("Jobs")
+        bottom = Horizontal(
+            ResourceGauges(self.sampler, memory_threshold_mb=engine.settings.memory_threshold_mb,
+                           cpu_threshold_percent=engine.settings.cpu_threshold_percent, id="gauges"),
+            LogPane(self.cron_app.log_handler, engine.zone, id="log"),
+            id="bottom",
+        )
+        return [table, bottom]
+
+    async def _mount_body(self) -> None:
+        await self.mount_all(self._body(), before=self.query_one(Footer))
+        self.body_mounted = True
+        self.refresh_view()
+        self.set_interval(TICK_SECONDS, self.refresh_view)
+        self.query_one(JobTable).focus()
 
     def on_resize(self) -> None:
         self._fit_footer()
@@ -96,10 +111,11 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._fit_footer()
-        self.query_one(JobTable).border_title = _("Jobs")
         self.refresh_view()
-        self.set_interval(TICK_SECONDS, self.refresh_view)
-        self.query_one(JobTable).focus()
+        # Building the table, the gauges and the log pane takes several times as long
+        # as the header and the footer. Queued with call_later, their mount runs after
+        # the first frame is drawn (bench/ui.py times both frames).
+        self.call_later(self._mount_body)
 
     # --- Updates ------------------------------------------------------------
 
@@ -107,7 +123,8 @@ class MainScreen(Screen[None]):
         """Re-read the jobs from the engine's memory and update changed cells and the header."""
         engine = self.cron_app.engine
         now = engine.clock.now()
-        self.query_one(JobTable).show_jobs(engine.jobs(), now)
+        if self.body_mounted:
+            self.query_one(JobTable).show_jobs(engine.jobs(), now)
         self.query_one(StatusHeader).show(
             instance=engine.identity.instance_id,
             database=engine.database.display_name,
@@ -139,13 +156,23 @@ class MainScreen(Screen[None]):
         if event.input.id == "job-filter":
             self.query_one(JobTable).focus()
 
-    def action_filter(self) -> None:
-        field = self.query_one("#job-filter", Input)
+    async def action_filter(self) -> None:
+        if not self.body_mounted:
+            return
+        fields = self.query("#job-filter").results(Input)
+        field = next(fields, None)
+        if field is None:
+            # Mounted on first use: few sessions filter, and an input costs start-up time.
+            field = OrderedInput(placeholder=_("Filter jobs by id, title, group or state; Esc clears"),
+                                 id="job-filter")
+            await self.mount(field, before=self.query_one(JobTable))
         field.add_class("-visible")
         field.focus()
 
     def action_clear_filter(self) -> None:
-        field = self.query_one("#job-filter", Input)
+        field = next(self.query("#job-filter").results(Input), None)
+        if field is None:
+            return
         field.value = ""
         field.remove_class("-visible")
         self.query_one(JobTable).focus()
@@ -153,6 +180,8 @@ class MainScreen(Screen[None]):
     # --- Job actions --------------------------------------------------------
 
     def _selected(self) -> str | None:
+        if not self.body_mounted:
+            return None
         job_id = self.query_one(JobTable).selected_job_id
         if job_id is None:
             self.notify(_("No job is selected; move the cursor to a job first."), severity="warning")
@@ -187,9 +216,12 @@ class MainScreen(Screen[None]):
     # --- Log pane -----------------------------------------------------------
 
     def action_log_level(self) -> None:
-        self.query_one(LogPane).cycle_level()
+        if self.body_mounted:
+            self.query_one(LogPane).cycle_level()
 
     def action_log_job(self) -> None:
+        if not self.body_mounted:
+            return
         pane = self.query_one(LogPane)
         if pane.job_filter is not None:
             pane.set_job_filter(None)
