@@ -18,7 +18,7 @@ from textual.widgets import Input
 
 from console.app import CronConsoleApp
 from console.i18n import set_language
-from console.widgets.gauges import FixedSampler, Gauge
+from console.widgets.gauges import FixedSampler, ResourceGauges
 from console.widgets.job_table import JobTable
 from console.widgets.log_pane import LogPane
 from jobs import records
@@ -39,12 +39,17 @@ def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ui_support.slow_release.set()
 
 
+def gauges_sampled(app: CronConsoleApp) -> bool:
+    """Return whether the gauges are mounted (the main screen mounts them a refresh late) and show a sample."""
+    found = [gauges for stacked in app.screen_stack for gauges in stacked.query(ResourceGauges)]
+    return bool(found) and all(gauges.last_sample is not None for gauges in found)
+
+
 async def settle(app: CronConsoleApp, pilot: Pilot[None]) -> None:
     """Wait until the gauges have a sample and no log record is waiting for the pane, then stop cursor blinking."""
     quiet_checks = 0
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not all(
-            gauge.history for stacked in app.screen_stack for gauge in stacked.query(Gauge)):
+    while time.monotonic() < deadline and not gauges_sampled(app):
         await pilot.pause(0.05)
     while quiet_checks < 3 and time.monotonic() < deadline:
         await pilot.pause(0.05)

@@ -17,6 +17,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 
 from console.app import CronConsoleApp, build_app
+from console.screens.main import MainScreen
 from console.widgets.gauges import FixedSampler, ResourceSample
 from jobs import records
 from jobs.clock import FakeClock
@@ -144,12 +145,13 @@ def make_app(tmp_path: Path, *, seed: bool = True, read_only: bool = False, slow
 
 
 async def wait_until_ready(app: CronConsoleApp, timeout: float = 10.0) -> None:
-    """Wait until the engine has started and the first rows are on screen."""
+    """Wait until the engine has started and the main screen has mounted its job table, gauges and log."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not app.engine_ready:
+    while not app.engine_ready or not any(
+            screen.body_mounted for screen in app.screen_stack if isinstance(screen, MainScreen)):
         if loop.time() > deadline:
-            raise TimeoutError("the engine did not start within the time limit")
+            raise TimeoutError("the engine did not start or the main screen was not built within the time limit")
         await asyncio.sleep(0.02)
 
 

@@ -67,8 +67,8 @@ class MainScreen(Screen[None]):
         return cast("CronConsoleApp", self.app)
 
     def compose(self) -> ComposeResult:
-        # The first frame shows only the header and the footer; the job table, the
-        # gauges and the log pane are mounted just after it (see on_mount).
+        # The first frame shows only the header and the footer.
+        # The job table, the gauges and the log pane are mounted just after it (see on_mount).
         yield StatusHeader(id="header")
         yield Footer()
 
@@ -162,7 +162,7 @@ class MainScreen(Screen[None]):
         fields = self.query("#job-filter").results(Input)
         field = next(fields, None)
         if field is None:
-            # Mounted on first use: few sessions filter, and an input costs start-up time.
+            # Mounted on first use, because mounting an input at start costs start-up time.
             field = OrderedInput(placeholder=_("Filter jobs by id, title, group or state; Esc clears"),
                                  id="job-filter")
             await self.mount(field, before=self.query_one(JobTable))

@@ -1,7 +1,9 @@
 """Resource gauges: CPU, the console's memory, system memory and free disk, each with a sparkline.
 
 Samples come from a :class:`Sampler`, so that tests can inject fixed values;
-:class:`PsutilSampler` reads the real machine.
+:class:`PsutilSampler` reads the real machine. :class:`ResourceGauges` is a
+single Line API widget that draws all five lines itself, because twenty child
+widgets (a row, two labels and a ``Sparkline`` per gauge) were slow to mount.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ from pathlib import Path
 from typing import Protocol
 
 import psutil
-from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Sparkline
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.color import Color
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widget import Widget
 
 from console.i18n import _
 
@@ -25,6 +31,11 @@ HISTORY_LENGTH = 60
 SAMPLE_INTERVAL_SECONDS = 2.0
 MEGABYTE = 1024 * 1024
 GIGABYTE = 1024 * MEGABYTE
+
+SPARKLINE_BARS = "▁▂▃▄▅▆▇█"
+LABEL_WIDTH = 13
+VALUE_WIDTH = 12  # "1024/500 MB" right-aligned, then a space before the sparkline
+NO_VALUE = "—"
 
 
 @dataclass(frozen=True)
@@ -94,62 +105,86 @@ class FixedSampler:
         return sample
 
 
-class Gauge(Horizontal):
-    """A label, a value and a sparkline of recent values on one line."""
+def sparkline_levels(history: Sequence[float], width: int) -> list[int]:
+    """Scale the newest ``width`` values of ``history`` to bar indexes into :data:`SPARKLINE_BARS`.
 
-    DEFAULT_CSS = """
-    Gauge {
-        height: 1;
-    }
-    Gauge > .gauge--label {
-        width: 13;
-        color: $text-muted;
-    }
-    Gauge > .gauge--value {
-        width: 12;  /* "1024/500 MB" and a space */
-        text-align: right;
-        padding-right: 1;
-    }
-    Gauge.-high > .gauge--value {
-        color: $error;
-        text-style: bold;
-    }
-    Gauge > Sparkline {
-        width: 1fr;
-    }
-    Gauge.-high > Sparkline > .sparkline--max-color {
-        color: $error;
-    }
+    The scale runs from the minimum to the maximum of the whole history, so a
+    bar keeps its height while older values scroll out of view. A flat history
+    gets the lowest bar.
     """
+    if not history or width <= 0:
+        return []
+    minimum = min(history)
+    extent = max(history) - minimum
+    top = len(SPARKLINE_BARS) - 1
+    drawn = list(history)[-width:]
+    if extent == 0:
+        return [0] * len(drawn)
+    return [round((value - minimum) / extent * top) for value in drawn]
 
-    def __init__(self, label: str, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.label = label
-        self.history: deque[float] = deque(maxlen=HISTORY_LENGTH)
 
-    def compose(self) -> ComposeResult:
-        yield Label(self.label, classes="gauge--label")
-        yield Label("—", classes="gauge--value")
-        yield Sparkline([], summary_function=max)
+def sparkline_text(history: Sequence[float], width: int) -> str:
+    """Draw ``history`` as block characters, the newest value last and at most ``width`` of them."""
+    return "".join(SPARKLINE_BARS[level] for level in sparkline_levels(history, width))
+
+
+@dataclass
+class GaugeLine:
+    """One gauge: its label, the text of its value, whether the value is over its threshold, and recent values."""
+
+    label: str
+    text: str = NO_VALUE
+    high: bool = False
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
 
     def show(self, value: float | None, text: str, *, high: bool = False) -> None:
-        """Display ``text`` and add ``value`` to the sparkline; None records nothing."""
-        self.query_one(".gauge--value", Label).update(text)
-        self.set_class(high, "-high")
+        """Set the value text and add ``value`` to the history, unless it is None (a disk that cannot be measured)."""
+        self.text = text
+        self.high = high
         if value is not None:
             self.history.append(value)
-            self.query_one(Sparkline).data = list(self.history)
 
 
-class ResourceGauges(Vertical):
-    """The five gauges, sampled every :data:`SAMPLE_INTERVAL_SECONDS` in a worker thread."""
+class ResourceGauges(Widget):
+    """The five gauges, sampled every :data:`SAMPLE_INTERVAL_SECONDS` in a worker thread.
+
+    Each line contains the label, the value right-aligned and a sparkline filling
+    the rest of the width. The colours come from the component classes, so
+    they follow the theme.
+    """
+
+    COMPONENT_CLASSES = {
+        "resource-gauges--label",
+        "resource-gauges--value",
+        "resource-gauges--value-high",
+        "resource-gauges--sparkline-min",
+        "resource-gauges--sparkline-max",
+        "resource-gauges--sparkline-max-high",
+    }
 
     DEFAULT_CSS = """
     ResourceGauges {
         border: round $primary 50%;
         border-title-color: $text-muted;
+        width: 1fr;
         height: auto;
         padding: 0 1;
+    }
+    ResourceGauges > .resource-gauges--label {
+        color: $text-muted;
+    }
+    ResourceGauges > .resource-gauges--value-high {
+        color: $error;
+        text-style: bold;
+    }
+    ResourceGauges > .resource-gauges--sparkline-min {
+        color: $primary 30%;
+    }
+    ResourceGauges > .resource-gauges--sparkline-max {
+        color: $primary;
+    }
+    ResourceGauges > .resource-gauges--sparkline-max-high {
+        color: $error;
     }
     """
 
@@ -159,16 +194,18 @@ class ResourceGauges(Vertical):
         self.sampler = sampler
         self.memory_threshold_mb = memory_threshold_mb
         self.cpu_threshold_percent = cpu_threshold_percent
-
-    def compose(self) -> ComposeResult:
-        yield Gauge(_("CPU"), id="gauge-cpu")
-        yield Gauge(_("Console mem"), id="gauge-process-memory")
-        yield Gauge(_("System mem"), id="gauge-system-memory")
-        yield Gauge(_("Free db"), id="gauge-disk-database")
-        yield Gauge(_("Free backups"), id="gauge-disk-backup")
+        self.last_sample: ResourceSample | None = None
+        self.gauges: dict[str, GaugeLine] = {
+            "cpu": GaugeLine(_("CPU")),
+            "process-memory": GaugeLine(_("Console mem")),
+            "system-memory": GaugeLine(_("System mem")),
+            "disk-database": GaugeLine(_("Free db")),
+            "disk-backup": GaugeLine(_("Free backups")),
+        }
+        self._lines = list(self.gauges.values())
+        self.border_title = _("Resources")
 
     async def on_mount(self) -> None:
-        self.border_title = _("Resources")
         await self.refresh_sample()
         self.set_interval(SAMPLE_INTERVAL_SECONDS, self.refresh_sample)
 
@@ -178,15 +215,62 @@ class ResourceGauges(Vertical):
         self.show(sample)
 
     def show(self, sample: ResourceSample) -> None:
-        self.query_one("#gauge-cpu", Gauge).show(
+        """Update every gauge from ``sample`` and repaint."""
+        self.last_sample = sample
+        self.gauges["cpu"].show(
             sample.cpu_percent, f"{sample.cpu_percent:.0f}%",
             high=sample.cpu_percent > self.cpu_threshold_percent)
-        self.query_one("#gauge-process-memory", Gauge).show(
+        self.gauges["process-memory"].show(
             sample.process_memory_mb, f"{sample.process_memory_mb:.0f}/{self.memory_threshold_mb} MB",
             high=sample.process_memory_mb > self.memory_threshold_mb)
-        self.query_one("#gauge-system-memory", Gauge).show(
+        self.gauges["system-memory"].show(
             sample.system_memory_percent, f"{sample.system_memory_percent:.0f}%")
-        for gauge_id, free in (("#gauge-disk-database", sample.database_disk_free_gb),
-                               ("#gauge-disk-backup", sample.backup_disk_free_gb)):
-            text = "—" if free is None else _("{free:.1f} GB").format(free=free)
-            self.query_one(gauge_id, Gauge).show(free, text)
+        for key, free in (("disk-database", sample.database_disk_free_gb),
+                          ("disk-backup", sample.backup_disk_free_gb)):
+            text = NO_VALUE if free is None else _("{free:.1f} GB").format(free=free)
+            self.gauges[key].show(free, text)
+        self.refresh()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base_style = self.rich_style
+        if not 0 <= y < len(self._lines):
+            return Strip.blank(width, base_style)
+        gauge = self._lines[y]
+
+        label = set_cell_size(gauge.label, LABEL_WIDTH)
+        value = gauge.text
+        if cell_len(value) > VALUE_WIDTH - 1:
+            value = set_cell_size(value, VALUE_WIDTH - 1)
+        value_padding = " " * (VALUE_WIDTH - 1 - cell_len(value))
+        value_component = "resource-gauges--value-high" if gauge.high else "resource-gauges--value"
+        segments = [
+            Segment(label, self.get_component_rich_style("resource-gauges--label")),
+            Segment(value_padding, base_style),
+            Segment(value, self.get_component_rich_style(value_component)),
+            Segment(" ", base_style),
+        ]
+
+        sparkline_width = width - LABEL_WIDTH - VALUE_WIDTH
+        levels = sparkline_levels(gauge.history, sparkline_width)
+        if levels:
+            bar_styles = self._bar_styles(gauge.high)
+            segments.append(Segment(" " * (sparkline_width - len(levels)), base_style))
+            segments.extend(Segment(SPARKLINE_BARS[level], bar_styles[level]) for level in levels)
+        return Strip(segments).crop_extend(0, width, base_style)
+
+    def _bar_styles(self, high: bool) -> list[Style]:
+        """Return one style per bar height, blended from the minimum colour to the maximum colour."""
+        low_style = self.get_component_rich_style("resource-gauges--sparkline-min")
+        high_component = "resource-gauges--sparkline-max-high" if high else "resource-gauges--sparkline-max"
+        high_style = self.get_component_rich_style(high_component)
+        if low_style.color is None or high_style.color is None:
+            return [high_style] * len(SPARKLINE_BARS)
+        low_color = Color.from_rich_color(low_style.color)
+        high_color = Color.from_rich_color(high_style.color)
+        top = len(SPARKLINE_BARS) - 1
+        return [high_style + Style(color=low_color.blend(high_color, level / top).rich_color)
+                for level in range(len(SPARKLINE_BARS))]
