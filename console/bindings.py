@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 from textual.binding import Binding, BindingsMap
 from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.widgets import Footer
 
 from console.i18n import _
 
@@ -52,3 +55,25 @@ def shown_bindings(node: DOMNode, bindings: BindingsMap | None = None) -> list[B
                 seen.add(binding.action)
                 result.append(binding)
     return result
+
+
+def fit_footer(screen: Screen[Any], all_bindings: BindingsMap, hidden_when_narrow: Iterable[str],
+               narrow_width: int) -> None:
+    """Make ``screen``'s footer compact below ``narrow_width`` columns, without ctrl+p and ``hidden_when_narrow``.
+
+    ``all_bindings`` is the screen's full map, which the footer shows again at
+    ``narrow_width`` columns and wider. The hidden keys and ctrl+p still work
+    when pressed. The command palette lists the hidden keys when the screen
+    stores the full map as ``all_bindings``, and the help screen lists them
+    when the screen passes them to ``open_help``. Call this from the screen's
+    ``on_mount`` and ``on_resize``.
+    """
+    narrow = screen.size.width < narrow_width
+    footer = screen.query_one(Footer)
+    # The footer's compact flag records which map the screen has, so the bindings are swapped only on a change.
+    if footer.compact == narrow:
+        return
+    screen._bindings = with_footer_hidden(all_bindings, hidden_when_narrow) if narrow else all_bindings
+    footer.compact = narrow
+    footer.show_command_palette = not narrow
+    screen.refresh_bindings()

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static, TabbedContent, TabPane
 
-from console.bindings import translate_bindings
+from console.bindings import fit_footer, shown_bindings, translate_bindings
 from console.format import (
     duration,
     job_settings,
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 HISTORY_LIMIT = 50
 FIRE_TIMES = 5
 CHANGES_SHOWN = 5
+# Below this width the footer is compact and leaves out the command palette and the tab keys,
+# so that the others fit in 80 columns in both languages. The tabs stay clickable, and the
+# help screen (?) and the command palette list every key.
+NARROW_FOOTER_WIDTH = 120
+HIDDEN_WHEN_NARROW = ("tab-overview", "tab-history")
 
 
 class JobDetailsScreen(Screen[None]):
@@ -44,18 +49,23 @@ class JobDetailsScreen(Screen[None]):
     CSS_PATH = "details.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("escape", "back", N_("Back"), id="back"),
-        Binding("o", "show_tab('overview')", N_("Overview"), id="tab-overview"),
-        Binding("h", "show_tab('history')", N_("History"), id="tab-history"),
-        Binding("r", "run_job", N_("Run"), id="run"),
-        Binding("d", "dry_run", N_("Dry run"), id="dry-run"),
-        Binding("p", "toggle_pause", N_("Pause"), id="pause"),
-        Binding("e", "edit_schedule", N_("Schedule"), id="edit-schedule"),
+        Binding("escape", "back", N_("Back"), id="back", tooltip=N_("Go back to the job list")),
+        Binding("o", "show_tab('overview')", N_("Overview"), id="tab-overview",
+                tooltip=N_("Show the job's settings and next fire times")),
+        Binding("h", "show_tab('history')", N_("History"), id="tab-history",
+                tooltip=N_("Show the job's runs with their summary, error and log")),
+        Binding("r", "run_job", N_("Run"), id="run", tooltip=N_("Run this job now")),
+        Binding("d", "dry_run", N_("Dry run"), id="dry-run", tooltip=N_("Run this job without changing anything")),
+        Binding("p", "toggle_pause", N_("Pause"), id="pause", tooltip=N_("Pause or resume this job")),
+        Binding("e", "edit_schedule", N_("Schedule"), id="edit-schedule", tooltip=N_("Edit this job's schedule")),
+        Binding("question_mark", "help", N_("Help"), id="help", tooltip=N_("List every key")),
     ]
 
     def __init__(self, job_id: str) -> None:
         super().__init__()
         translate_bindings(self)
+        # The full map. Below NARROW_FOOTER_WIDTH the screen uses a copy that leaves HIDDEN_WHEN_NARROW out of the footer.
+        self.all_bindings = self._bindings
         self.job_id = job_id
         self.runs: list[RunRecord] = []
 
@@ -84,7 +94,15 @@ class JobDetailsScreen(Screen[None]):
                     yield Static("", id="run-detail", markup=False)
         yield Footer()
 
+    def on_resize(self) -> None:
+        fit_footer(self, self.all_bindings, HIDDEN_WHEN_NARROW, NARROW_FOOTER_WIDTH)
+
+    def footer_and_hidden_bindings(self) -> list[Binding]:
+        """Return every key the footer shows at full width, for the help screen and the command palette."""
+        return shown_bindings(self, self.all_bindings)
+
     async def on_mount(self) -> None:
+        fit_footer(self, self.all_bindings, HIDDEN_WHEN_NARROW, NARROW_FOOTER_WIDTH)
         settings = self.query_one("#settings", DataTable)
         settings.add_column(_("Setting"), key="setting")
         settings.add_column(_("Value"), key="value")
@@ -215,3 +233,6 @@ class JobDetailsScreen(Screen[None]):
 
     def action_edit_schedule(self) -> None:
         self.cron_app.open_schedule_editor(self.job_id)
+
+    def action_help(self) -> None:
+        self.cron_app.open_help(self, self.footer_and_hidden_bindings())

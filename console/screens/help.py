@@ -31,7 +31,8 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(id="help-scroll"):
                 yield Static(self._keys_table(), id="help-keys")
             yield Static(_("Ctrl+P opens the command palette, where every key is also listed by name. "
-                           "The mouse works too: click a row to open its job."), id="help-note")
+                           "The mouse works too: click a row to select its job, click it again to open it, "
+                           "and click a key in the footer to press it."), id="help-note")
         yield Footer()
 
     def _keys_table(self) -> Table:

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input
 
-from console.bindings import shown_bindings, translate_bindings, with_footer_hidden
+from console.bindings import fit_footer, shown_bindings, translate_bindings
 from console.format import local_time
 from console.i18n import N_, _
 from console.messages import EngineReady, JobsChanged
@@ -59,7 +59,6 @@ class MainScreen(Screen[None]):
         translate_bindings(self)
         self.all_bindings = self._bindings
         self.sampler = sampler
-        self._narrow_footer: bool | None = None
         self.body_mounted = False
 
     @property
@@ -95,15 +94,7 @@ class MainScreen(Screen[None]):
         self._fit_footer()
 
     def _fit_footer(self) -> None:
-        narrow = self.size.width < NARROW_FOOTER_WIDTH
-        if narrow == self._narrow_footer:
-            return
-        self._narrow_footer = narrow
-        self._bindings = with_footer_hidden(self.all_bindings, HIDDEN_WHEN_NARROW) if narrow else self.all_bindings
-        footer = self.query_one(Footer)
-        footer.compact = narrow
-        footer.show_command_palette = not narrow
-        self.refresh_bindings()
+        fit_footer(self, self.all_bindings, HIDDEN_WHEN_NARROW, NARROW_FOOTER_WIDTH)
 
     def footer_and_hidden_bindings(self) -> list[Binding]:
         """Return every key the footer shows at full width, for the help screen and the command palette."""
