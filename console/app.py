@@ -94,11 +94,7 @@ class CronConsoleApp(App[None]):
     def on_mount(self) -> None:
         self.log_handler.attach()
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
-        # The engine opens the database in a worker thread after the first frame: the
-        # thread's Python work would otherwise compete with that frame for the interpreter.
-        self.call_after_refresh(self._begin_engine_start)
-
-    def _begin_engine_start(self) -> None:
+        # The engine opens the database in a worker thread; the first frame does not wait for it.
         self.run_worker(self._start_engine(), name="engine-start", group="engine")
 
     async def _start_engine(self) -> None:
