@@ -7,10 +7,10 @@ Run with ``.venv/bin/python bench/ui.py`` from the repository root. It prints:
     rows from a temporary SQLite file (goal: p99 under 50 ms in the cleanup).
 (b) the time from building the app to its first frame under ``run_test()``,
     for the console and for a bare Textual app (goal: at most 1.5 times).
-    The console's first frame holds the header and the footer; the job table,
-    the gauges and the log pane mount one refresh later, and the jobs are
-    listed once the engine has read the database, so the times to the
-    complete screen and to the job list are printed too.
+    The console's first frame contains the header and the footer. The job
+    table, the gauges and the log pane mount right after it, and the jobs are
+    listed once the engine has read the database, so the script also prints
+    the times to the complete screen and to the job list.
 (c) how late the scheduler starts 16 jobs due every second while the log
     pane receives 2,000 records a second. The same jobs also run in a bare
     APScheduler ``AsyncIOScheduler`` (goal: p99 under 20 ms, no run skipped).
@@ -215,16 +215,16 @@ class BareApp(App[None]):
 
 
 def screen_complete(app: App[Any]) -> bool:
-    """Whether the frame shows every widget of the app's first screen.
+    """Return whether the app's first screen has every widget mounted.
 
-    The console mounts its job table, gauges and log pane one refresh after
-    the header and the footer; the bare app is complete at its first frame.
+    The console mounts its job table, gauges and log pane right after its first frame.
+    The bare app is complete at its first frame.
     """
     return not isinstance(app, CronConsoleApp) or bool(app.screen.query(LogPane))
 
 
 def jobs_listed(app: App[Any]) -> bool:
-    """Whether the frame lists the jobs, which takes the engine's first read of the database."""
+    """Return whether the job table has rows, which needs the engine's first read of the database."""
     return not isinstance(app, CronConsoleApp) or any(table.row_count for table in app.screen.query(JobTable))
 
 
@@ -398,7 +398,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=1_000_000, help="messages deleted during (a)")
     parser.add_argument("--idle-samples", type=int, default=200, help="key presses measured while idle")
-    parser.add_argument("--startup-repeats", type=int, default=10, help="start-ups of each app in (b)")
+    parser.add_argument("--startup-repeats", type=int, default=30, help="start-ups of each app in (b)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each lateness run in (c), s")
     parser.add_argument("--parts", default="abc", help="which measurements to run, for example 'b' or 'ac'")
     parser.add_argument("--records-per-second", type=int, default=2000, help="log records a second in (c)")
