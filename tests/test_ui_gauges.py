@@ -75,6 +75,13 @@ def test_sparkline_keeps_newest_when_narrow() -> None:
     assert sparkline_text(list(range(10)), 3) == "▆▇█"
 
 
+def test_sparkline_scale_from_floor_to_ceiling() -> None:
+    assert sparkline_levels([25.0, 100.0], 10, floor=0.0, ceiling=100.0) == [2, 7]
+    assert sparkline_levels([80.0, 80.1], 10, floor=0.0) == [7, 7], "a small change in a large value stays small"
+    assert sparkline_levels([50.0, 200.0], 10, floor=0.0, ceiling=100.0) == [2, 7], "a value above the ceiling"
+    assert sparkline_levels([0.0, 0.0], 10, floor=0.0, ceiling=100.0) == [0, 0]
+
+
 def test_sparkline_empty_flat_and_no_room() -> None:
     assert sparkline_text([], 10) == ""
     assert sparkline_text([42.0, 42.0, 42.0], 10) == "▁▁▁"
@@ -95,13 +102,14 @@ async def test_gauges_draw_known_sequence() -> None:
         assert widget.last_sample == ui_support.SAMPLES[-1]
         assert list(widget.gauges["cpu"].history) == [5.0, 9.0, 30.0, 12.0, 48.0, 20.0, 12.0]
 
-        # Each bar is round(7 * (value - min) / (max - min)): CPU runs from 5 to 48, memory from 80 to 86.
-        sparkline = " " * 4 + "▁▂▅▂█▃▂"
+        # Each bar is round(7 * value / top). The top is 100 for the percentages, the
+        # 500 MB threshold for the console's memory and the largest value for the disks.
+        sparkline = " " * 4 + "▁▂▃▂▄▂▂"
         assert line_text(widget, 0) == "CPU".ljust(13) + "12%".rjust(11) + " " + sparkline
-        assert line_text(widget, 1) == "Console mem".ljust(13) + "86/500 MB".rjust(11) + " " + " " * 4 + "▁▂▃▅▆▇█"
-        assert line_text(widget, 2) == "System mem".ljust(13) + "60%".rjust(11) + " " + " " * 4 + "▁▅█▁▅█▁"
-        assert line_text(widget, 3) == "Free db".ljust(13) + "120.5 GB".rjust(11) + " " + " " * 4 + "▁" * 7
-        assert line_text(widget, 4) == "Free backups".ljust(13) + "80.2 GB".rjust(11) + " " + " " * 4 + "▁" * 7
+        assert line_text(widget, 1) == "Console mem".ljust(13) + "86/500 MB".rjust(11) + " " + " " * 4 + "▂" * 7
+        assert line_text(widget, 2) == "System mem".ljust(13) + "60%".rjust(11) + " " + " " * 4 + "▅" * 7
+        assert line_text(widget, 3) == "Free db".ljust(13) + "120.5 GB".rjust(11) + " " + " " * 4 + "█" * 7
+        assert line_text(widget, 4) == "Free backups".ljust(13) + "80.2 GB".rjust(11) + " " + " " * 4 + "█" * 7
         assert all(len(line_text(widget, y)) == GAUGES_WIDTH - 4 for y in range(5))
         assert not any(gauge.high for gauge in widget.gauges.values())
 
@@ -154,7 +162,7 @@ async def test_show_repaints_widget() -> None:
         await pilot.pause()
         after = [strip.text for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
         assert "77%" in after[1]
-        assert after[1].endswith("▁█ │")
+        assert after[1].endswith("▂▆ │")
 
 
 async def test_threshold_is_exclusive() -> None:
@@ -178,7 +186,7 @@ async def test_unmeasured_disk_shows_dash() -> None:
         assert widget.gauges["disk-backup"].text == "—"
         assert not widget.gauges["disk-backup"].history
         assert line_text(widget, 4) == "Free backups".ljust(13) + "—".rjust(11) + " " * (1 + SPARKLINE_WIDTH)
-        assert line_text(widget, 3).endswith("55.0 GB " + " " * 9 + "▁▁")
+        assert line_text(widget, 3).endswith("55.0 GB " + " " * 9 + "██")
 
 
 async def test_history_keeps_newest_values() -> None:
@@ -193,8 +201,9 @@ async def test_history_keeps_newest_values() -> None:
         assert len(history) == HISTORY_LENGTH
         assert history[0] == 5.0
         assert history[-1] == float(HISTORY_LENGTH + 4)
-        assert line_text(widget, 0).endswith("█")
-        assert line_text(widget, 0)[-SPARKLINE_WIDTH:] == sparkline_text(history, SPARKLINE_WIDTH)
+        assert line_text(widget, 0).endswith("▅"), "64% on a scale of 0 to 100"
+        assert line_text(widget, 0)[-SPARKLINE_WIDTH:] == sparkline_text(history, SPARKLINE_WIDTH, floor=0.0,
+                                                                         ceiling=100.0)
 
 
 async def test_gauges_follow_theme() -> None:

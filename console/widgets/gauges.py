@@ -105,17 +105,20 @@ class FixedSampler:
         return sample
 
 
-def sparkline_levels(history: Sequence[float], width: int) -> list[int]:
+def sparkline_levels(history: Sequence[float], width: int, *, floor: float | None = None,
+                     ceiling: float | None = None) -> list[int]:
     """Scale the newest ``width`` values of ``history`` to bar indexes into :data:`SPARKLINE_BARS`.
 
-    The scale runs from the minimum to the maximum of the whole history, so a
-    bar keeps its height while older values scroll out of view. A flat history
-    gets the lowest bar.
+    The scale runs from ``floor`` to ``ceiling``, each defaulting to the minimum
+    or the maximum of the whole history, so a bar keeps its height while older
+    values scroll out of view. A value above ``ceiling`` raises the top of the scale.
+    A history with no extent gets the lowest bar.
     """
     if not history or width <= 0:
         return []
-    minimum = min(history)
-    extent = max(history) - minimum
+    minimum = min(history) if floor is None else min(floor, min(history))
+    maximum = max(history) if ceiling is None else max(ceiling, max(history))
+    extent = maximum - minimum
     top = len(SPARKLINE_BARS) - 1
     drawn = list(history)[-width:]
     if extent == 0:
@@ -123,9 +126,11 @@ def sparkline_levels(history: Sequence[float], width: int) -> list[int]:
     return [round((value - minimum) / extent * top) for value in drawn]
 
 
-def sparkline_text(history: Sequence[float], width: int) -> str:
+def sparkline_text(history: Sequence[float], width: int, *, floor: float | None = None,
+                   ceiling: float | None = None) -> str:
     """Draw ``history`` as block characters, the newest value last and at most ``width`` of them."""
-    return "".join(SPARKLINE_BARS[level] for level in sparkline_levels(history, width))
+    levels = sparkline_levels(history, width, floor=floor, ceiling=ceiling)
+    return "".join(SPARKLINE_BARS[level] for level in levels)
 
 
 @dataclass
@@ -133,6 +138,10 @@ class GaugeLine:
     """One gauge: its label, the text of its value, whether the value is over its threshold, and recent values."""
 
     label: str
+    # The sparkline's scale: from zero, so that a small change in a large value
+    # (a few MB of 80 GB free) does not look like a fall to nothing.
+    floor: float | None = 0.0
+    ceiling: float | None = None
     text: str = NO_VALUE
     high: bool = False
     history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
@@ -196,9 +205,9 @@ class ResourceGauges(Widget):
         self.cpu_threshold_percent = cpu_threshold_percent
         self.last_sample: ResourceSample | None = None
         self.gauges: dict[str, GaugeLine] = {
-            "cpu": GaugeLine(_("CPU")),
-            "process-memory": GaugeLine(_("Console mem")),
-            "system-memory": GaugeLine(_("System mem")),
+            "cpu": GaugeLine(_("CPU"), ceiling=100.0),
+            "process-memory": GaugeLine(_("Console mem"), ceiling=float(memory_threshold_mb)),
+            "system-memory": GaugeLine(_("System mem"), ceiling=100.0),
             "disk-database": GaugeLine(_("Free db")),
             "disk-backup": GaugeLine(_("Free backups")),
         }
@@ -255,7 +264,7 @@ class ResourceGauges(Widget):
         ]
 
         sparkline_width = width - LABEL_WIDTH - VALUE_WIDTH
-        levels = sparkline_levels(gauge.history, sparkline_width)
+        levels = sparkline_levels(gauge.history, sparkline_width, floor=gauge.floor, ceiling=gauge.ceiling)
         if levels:
             bar_styles = self._bar_styles(gauge.high)
             segments.append(Segment(" " * (sparkline_width - len(levels)), base_style))
