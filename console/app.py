@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import getpass
 import logging
+import os
+import signal
+import sys
 from collections.abc import Callable, Iterable
 
 from textual.app import App, SystemCommand
@@ -50,6 +55,8 @@ OTHER_ERROR_TITLES = (N_("Job disabled"), N_("No provider client"), N_("Backup f
 # to reach a cancellation point before the engine records them as cancelled.
 # NOTE: not 0, because Engine.stop() reads a grace of 0 as "wait without a time limit".
 CANCEL_GRACE_SECONDS = 0.5
+TERMINAL_CHECK_SECONDS = 1.0
+SHUTDOWN_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
 
 class CronConsoleApp(App[None]):
@@ -85,6 +92,10 @@ class CronConsoleApp(App[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._changed_jobs: set[str] = set()
         self._requested: set[tuple[str, bool]] = set()
+        self._signals: list[int] = []
+        self.terminal_lost = False
+        # Returns False once the terminal is gone; None when the app has no terminal (tests, headless).
+        self.terminal_alive: Callable[[], bool] | None = None
 
     # --- Lifecycle ----------------------------------------------------------
 
@@ -96,6 +107,67 @@ class CronConsoleApp(App[None]):
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         # The engine opens the database in a worker thread; the first frame does not wait for it.
         self.run_worker(self._start_engine(), name="engine-start", group="engine")
+        self._install_signal_handlers()
+        if self.terminal_alive is None and not self.is_headless and sys.__stdin__ is not None:
+            fileno = sys.__stdin__.fileno()
+            if os.isatty(fileno):
+                self.terminal_alive = functools.partial(os.isatty, fileno)
+        if self.terminal_alive is not None:
+            self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal)
+
+    def _install_signal_handlers(self) -> None:
+        """Stop gracefully on SIGHUP (the terminal or the SSH session closed) and SIGTERM."""
+        loop = asyncio.get_running_loop()
+        for number in SHUTDOWN_SIGNALS:
+            try:
+                loop.add_signal_handler(number, self._on_signal, number)
+            except (NotImplementedError, RuntimeError, ValueError):
+                logger.warning("Cannot handle %s here; it will end the console without stopping the engine",
+                               signal.Signals(number).name)
+                continue
+            self._signals.append(number)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for number in self._signals:
+            loop.remove_signal_handler(number)
+        self._signals.clear()
+
+    def _on_signal(self, number: int) -> None:
+        # SIGHUP usually means the terminal is gone, but an operator may also send it by hand.
+        lost = number == signal.SIGHUP and self.terminal_alive is not None and not self.terminal_alive()
+        self.shut_down(signal.Signals(number).name, terminal_lost=lost)
+
+    def _check_terminal(self) -> None:
+        # After a hang-up the terminal reads as end of file, and Textual's input thread
+        # then spins on it. The console can no longer be seen or used, so it stops.
+        if self.terminal_alive is not None and not self.terminal_alive():
+            self.shut_down("the terminal closed", terminal_lost=True)
+
+    def shut_down(self, reason: str, *, terminal_lost: bool = False) -> None:
+        """Stop the engine, cancelling running jobs after CRON_STOP_GRACE_SECONDS, then exit.
+
+        Used where the quit dialog cannot be shown or used: a signal, or a terminal that went away.
+        """
+        if terminal_lost and not self.terminal_lost:
+            self.terminal_lost = True
+            self._release_terminal()
+        if self.stopping:
+            return
+        self.stopping = True
+        logger.warning("Stopping the console of instance %s: %s", self.engine.identity.instance_id, reason)
+        self.run_worker(self._stop_and_exit(self.engine.settings.stop_grace_seconds), group="engine")
+
+    def _release_terminal(self) -> None:
+        """Stop reading from and writing to a terminal that hung up."""
+        if self.is_headless or self._driver is None:
+            return
+        # Textual's writer thread dies on the first write to a hung-up terminal, and its
+        # queue then fills and blocks the event loop, so frames are dropped from here on.
+        self._driver.write = lambda _data: None  # type: ignore[method-assign,assignment]
+        exit_event = getattr(self._driver, "exit_event", None)
+        if exit_event is not None:
+            exit_event.set()  # ends the input thread, which spins on end of file
 
     async def _start_engine(self) -> None:
         try:
@@ -114,6 +186,7 @@ class CronConsoleApp(App[None]):
         self._broadcast(EngineReady)
 
     async def on_unmount(self) -> None:
+        self._remove_signal_handlers()
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.engine.stop(grace_seconds=self.engine.settings.stop_grace_seconds)
@@ -298,6 +371,12 @@ class CronConsoleApp(App[None]):
 
     async def _stop_and_exit(self, grace: float) -> None:
         await self.engine.stop(grace_seconds=grace)
+        if self.terminal_lost and not self.is_headless:
+            # Textual's exit would write to the dead terminal and wait for its writer
+            # thread forever. The engine has stopped and recorded everything, so end here.
+            logger.warning("Console of instance %s ended without its terminal", self.engine.identity.instance_id)
+            logging.shutdown()
+            os._exit(0)
         self.exit()
 
     # --- Command palette ------------------------------------------------------
