@@ -46,12 +46,15 @@ def with_footer_hidden(bindings: BindingsMap, binding_ids: Iterable[str]) -> Bin
 
 
 def shown_bindings(node: DOMNode, bindings: BindingsMap | None = None) -> list[Binding]:
-    """Return the footer bindings of ``node`` (or of ``bindings``), first key of each action only."""
+    """Return the footer bindings of ``node`` (or of ``bindings``), first key of each action only.
+
+    Bindings whose action ``node.check_action`` hides (a read-only console's run keys) are left out.
+    """
     seen: set[str] = set()
     result: list[Binding] = []
     for bindings_of_key in (bindings or node._bindings).key_to_bindings.values():
         for binding in bindings_of_key:
-            if binding.show and binding.action not in seen:
+            if binding.show and binding.action not in seen and node.check_action(binding.action, ()) is not False:
                 seen.add(binding.action)
                 result.append(binding)
     return result
@@ -77,3 +80,12 @@ def fit_footer(screen: Screen[Any], all_bindings: BindingsMap, hidden_when_narro
     footer.compact = narrow
     footer.show_command_palette = not narrow
     screen.refresh_bindings()
+
+
+# Screen actions that change something; a read-only console hides their keys.
+CHANGING_ACTIONS = frozenset({"run_job", "dry_run", "toggle_pause", "edit_schedule"})
+
+
+def allowed(read_only: bool, action: str) -> bool:
+    """Return whether a screen offers ``action``: a read-only console offers none that changes something."""
+    return not (read_only and action in CHANGING_ACTIONS)

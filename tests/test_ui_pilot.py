@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import col, select
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.widgets._footer import FooterKey
 
 from console.app import CronConsoleApp
 from console.screens.alerts import AlertsScreen
@@ -187,13 +188,33 @@ async def test_read_only_console_refuses_changes(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path, seed=False, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot, "check-inactive-sessions")
-        await pilot.press("r", "p", "e")
+        await pilot.press("r", "d", "p", "e")
         await pilot.pause(0.3)
         assert isinstance(app.screen, MainScreen)
         assert runs_of(app, "check-inactive-sessions") == []
         assert job_setting(app, "check-inactive-sessions") is None
-        messages = [notification.message for notification in app._notifications]
-        assert any("read-only" in message for message in messages)
+
+        footer_keys = {key.key for key in app.screen.query(FooterKey)}
+        assert footer_keys.isdisjoint({"r", "d", "p", "e"}), "the footer offers no key that changes something"
+        assert {"a", "q"} <= footer_keys, "watching keys stay"
+        offered = {binding.action for binding in app.screen.footer_and_hidden_bindings()}
+        assert offered.isdisjoint({"run_job", "dry_run", "toggle_pause", "edit_schedule"})
+        assert "alerts" in offered
+
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, JobDetailsScreen), pilot)
+        await pilot.pause()
+        details_keys = {key.key for key in app.screen.query(FooterKey)}
+        assert details_keys.isdisjoint({"r", "d", "p", "e"}), "nor does the details screen"
+        assert "escape" in details_keys
+
+
+async def test_read_write_console_offers_changes(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot, "check-inactive-sessions")
+        footer_keys = {key.key for key in app.screen.query(FooterKey)}
+        assert {"r", "d", "p", "e"} <= footer_keys
 
 
 async def test_alerts_screen_acknowledges(tmp_path: Path) -> None:

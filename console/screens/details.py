@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Sparkline, Static, TabbedContent, TabPane
 
-from console.bindings import fit_footer, shown_bindings, translate_bindings
+from console.bindings import allowed, fit_footer, shown_bindings, translate_bindings
 from console.format import (
     duration,
     job_settings,
@@ -72,6 +72,9 @@ class JobDetailsScreen(Screen[None]):
     @property
     def cron_app(self) -> CronConsoleApp:
         return cast("CronConsoleApp", self.app)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return allowed(self.cron_app.engine.read_only, action)
 
     def compose(self) -> ComposeResult:
         spec = self.cron_app.engine.spec(self.job_id)

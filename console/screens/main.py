@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input
 
-from console.bindings import fit_footer, shown_bindings, translate_bindings
+from console.bindings import allowed, fit_footer, shown_bindings, translate_bindings
 from console.format import local_time
 from console.i18n import N_, _
 from console.messages import EngineReady, JobsChanged
@@ -64,6 +64,9 @@ class MainScreen(Screen[None]):
     @property
     def cron_app(self) -> CronConsoleApp:
         return cast("CronConsoleApp", self.app)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return allowed(self.cron_app.engine.read_only, action)
 
     def compose(self) -> ComposeResult:
         # The first frame shows only the header and the footer.
