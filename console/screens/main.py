@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
@@ -14,7 +15,7 @@ from textual.widgets import DataTable, Footer, Input
 from console.bindings import allowed, fit_footer, shown_bindings, translate_bindings
 from console.format import local_time
 from console.i18n import N_, _
-from console.messages import EngineReady, JobsChanged
+from console.messages import AlertsChanged, EngineReady, JobsChanged
 from console.widgets.gauges import ResourceGauges, Sampler
 from console.widgets.job_table import JobTable
 from console.widgets.log_pane import LogPane
@@ -24,7 +25,12 @@ from console.widgets.status_header import StatusHeader
 if TYPE_CHECKING:
     from console.app import CronConsoleApp
 
+logger = logging.getLogger(__name__)
+
 TICK_SECONDS = 1.0
+# Open alerts are counted on every alert event and this often, to see those raised by other instances.
+ALERT_COUNT_SECONDS = 30.0
+ALERT_COUNT_LIMIT = 1000
 # Below this width the footer is compact and leaves out the command palette and these keys,
 # so that the others fit in 80 columns in both languages. The help screen (?) lists every key.
 NARROW_FOOTER_WIDTH = 120
@@ -91,6 +97,8 @@ class MainScreen(Screen[None]):
         self.body_mounted = True
         self.refresh_view()
         self.set_interval(TICK_SECONDS, self.refresh_view)
+        self.set_interval(ALERT_COUNT_SECONDS, self.count_alerts)
+        self.count_alerts()
         self.query_one(JobTable).focus()
 
     def on_resize(self) -> None:
@@ -122,7 +130,8 @@ class MainScreen(Screen[None]):
         self.query_one(StatusHeader).show(
             instance=engine.identity.instance_id,
             database=engine.database.display_name,
-            clock=f"{engine.zone.key} {local_time(now, engine.zone, with_date=False, seconds=True)}",
+            zone=engine.zone.key,
+            time=local_time(now, engine.zone, with_date=False, seconds=True),
             scheduler=self.cron_app.scheduler_state(),
             scheduler_ok=self.cron_app.scheduler_running(),
         )
@@ -132,6 +141,24 @@ class MainScreen(Screen[None]):
 
     def on_engine_ready(self, _message: EngineReady) -> None:
         self.refresh_view()
+        self.count_alerts()
+
+    def on_alerts_changed(self, _message: AlertsChanged) -> None:
+        self.count_alerts()
+
+    def count_alerts(self) -> None:
+        """Count the open alerts in a worker and show the number in the header."""
+        if self.cron_app.engine_ready:
+            self.run_worker(self._count_alerts, group="alert-count", exclusive=True)
+
+    async def _count_alerts(self) -> None:
+        try:
+            alerts = await self.cron_app.engine.alerts(limit=ALERT_COUNT_LIMIT)
+        except Exception:
+            logger.exception("Counting the open alerts failed; the header keeps the previous count")
+            return
+        critical = sum(1 for alert in alerts if alert.severity == "critical")
+        self.query_one(StatusHeader).show_alerts(len(alerts), critical)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
