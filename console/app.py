@@ -18,7 +18,7 @@ from textual.screen import Screen
 
 from console.bindings import shown_bindings, translate_bindings
 from console.format import duration, status_label
-from console.i18n import N_, _
+from console.i18n import N_, _, ngettext
 from console.logbridge import UILogHandler
 from console.messages import AlertsChanged, EngineReady, JobsChanged, RunEnded
 from console.screens.alerts import AlertsScreen
@@ -56,6 +56,8 @@ OTHER_ERROR_TITLES = (N_("Job disabled"), N_("No provider client"), N_("Backup f
 # NOTE: not 0, because Engine.stop() reads a grace of 0 as "wait without a time limit".
 CANCEL_GRACE_SECONDS = 0.5
 TERMINAL_CHECK_SECONDS = 1.0
+# New alerts are gathered this long before they are shown, so that one run's alerts make one notification.
+ALERT_NOTICE_DELAY_SECONDS = 0.5
 SHUTDOWN_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
 
@@ -93,6 +95,7 @@ class CronConsoleApp(App[None]):
         self._changed_jobs: set[str] = set()
         self._requested: set[tuple[str, bool]] = set()
         self._signals: list[int] = []
+        self._new_alerts: list[AlertRaised] = []
         self.terminal_lost = False
         # Returns False once the terminal is gone; None when the app has no terminal (tests, headless).
         self.terminal_alive: Callable[[], bool] | None = None
@@ -199,8 +202,11 @@ class CronConsoleApp(App[None]):
         if isinstance(event, AlertRaised | AlertAcknowledged):
             self._broadcast(AlertsChanged)
             if isinstance(event, AlertRaised):
-                self.notify(event.message, title=_("Alert from {job}").format(job=event.job_id or "-"),
-                            severity="error" if event.severity == "critical" else "warning")
+                # A run may raise many alerts at once (one per expired credential, say); they
+                # are gathered for a moment and shown as one notification per job.
+                if not self._new_alerts:
+                    self.set_timer(ALERT_NOTICE_DELAY_SECONDS, self._notify_new_alerts)
+                self._new_alerts.append(event)
             if isinstance(event, AlertAcknowledged):
                 return
         job_id = getattr(event, "job_id", None)
@@ -212,6 +218,24 @@ class CronConsoleApp(App[None]):
         self._changed_jobs.add(job_id)
         if isinstance(event, RunFinished | RunFailed | RunSkipped):
             self._report_run_end(event)
+
+    def _notify_new_alerts(self) -> None:
+        alerts, self._new_alerts = self._new_alerts, []
+        by_job: dict[str | None, list[AlertRaised]] = {}
+        for alert in alerts:
+            by_job.setdefault(alert.job_id, []).append(alert)
+        for job_id, raised in by_job.items():
+            severity = "error" if any(alert.severity == "critical" for alert in raised) else "warning"
+            title = _("Alert from {job}").format(job=job_id or "-")
+            if len(raised) == 1:
+                self.notify(raised[0].message, title=title, severity=severity)
+                continue
+            message = ngettext(
+                "{count} new alert, the first:\n{message}\nPress a to see them all.",
+                "{count} new alerts, the first:\n{message}\nPress a to see them all.",
+                len(raised),
+            ).format(count=len(raised), message=raised[0].message)
+            self.notify(message, title=title, severity=severity)
 
     def _flush_changed_jobs(self) -> None:
         changed = frozenset(self._changed_jobs)

@@ -120,3 +120,22 @@ async def test_header_counts_open_alerts(tmp_path: Path) -> None:
         await pilot.press("A")
         await wait_for(lambda: header.open_alerts == 0, pilot)
         assert "⚠" not in rendered(header)
+
+
+async def test_run_alerts_make_one_notification(tmp_path: Path) -> None:
+    app = ui_support.make_app(tmp_path, alerting=["check-error-sessions"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ui_support.wait_until_ready(app)
+        header = app.screen.query_one(StatusHeader)
+        await wait_for(lambda: header.open_alerts == 2, pilot)
+        app.clear_notifications()
+
+        await app.engine.run_job("check-error-sessions", requested_by="test")
+        await wait_for(lambda: header.open_alerts == 5, pilot)
+        await wait_for(lambda: any("new alerts" in notice.message for notice in app._notifications), pilot)
+
+        notices = [notice for notice in app._notifications if notice.title == "Alert from check-error-sessions"]
+        assert len(notices) == 1, [notice.message for notice in notices]
+        assert notices[0].message.startswith("3 new alerts, the first:\ntest alert number 1")
+        assert notices[0].severity == "error", "one of them is critical"
+        assert header.critical_alerts == 2

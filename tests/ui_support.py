@@ -54,6 +54,13 @@ def quick_job(ctx: JobContext) -> Summary:
     return {"examined": 3, "deleted": 2}
 
 
+def alerting_job(ctx: JobContext) -> Summary:
+    """Raise three alerts in one run, the last one critical."""
+    for number, severity in enumerate(("warning", "warning", "critical"), start=1):
+        ctx.raise_alert("test-alert", severity, f"test alert number {number}")
+    return {"examined": 3}
+
+
 def slow_job(ctx: JobContext) -> Summary:
     """Run until :data:`slow_release` is set, checking for cancellation every 10 ms."""
     slow_started.set()
@@ -74,13 +81,13 @@ def never_fire(_spec: JobSpec, _schedule: CronSchedule) -> BaseTrigger:
     return NeverTrigger()
 
 
-def stand_in_specs(slow: Iterable[str] = ()) -> list[JobSpec]:
-    """The catalogue with every target replaced: ``slow`` ids run :func:`slow_job`, the rest :func:`quick_job`."""
-    slow_ids = set(slow)
-    return [
-        with_job_spec(spec, target=f"tests.ui_support:{'slow_job' if spec.id in slow_ids else 'quick_job'}")
-        for spec in JOBS
-    ]
+def stand_in_specs(slow: Iterable[str] = (), alerting: Iterable[str] = ()) -> list[JobSpec]:
+    """Return the catalogue with every target replaced.
+
+    ``slow`` ids run :func:`slow_job`, ``alerting`` ids :func:`alerting_job` and the rest :func:`quick_job`.
+    """
+    targets = {**dict.fromkeys(slow, "slow_job"), **dict.fromkeys(alerting, "alerting_job")}
+    return [with_job_spec(spec, target=f"tests.ui_support:{targets.get(spec.id, 'quick_job')}") for spec in JOBS]
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -133,13 +140,13 @@ def seed_database(database: Database) -> None:
 
 
 def make_app(tmp_path: Path, *, seed: bool = True, read_only: bool = False, slow: Iterable[str] = (),
-             settings: Settings | None = None) -> CronConsoleApp:
+             alerting: Iterable[str] = (), settings: Settings | None = None) -> CronConsoleApp:
     """Build the console as the CLI does, with stand-in jobs, a fixed clock and fixed gauges."""
     settings = settings or make_settings(tmp_path)
     database = Database(settings.database_url)
     if seed:
         seed_database(database)
-    engine = Engine(settings, database=database, clock=FakeClock(NOW), specs=stand_in_specs(slow),
+    engine = Engine(settings, database=database, clock=FakeClock(NOW), specs=stand_in_specs(slow, alerting),
                     read_only=read_only, trigger_factory=never_fire)
     return build_app(settings, engine=engine, sampler=FixedSampler(SAMPLES))
 
