@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from console.app import CronConsoleApp
 from console.i18n import set_language
+from console.widgets import gauges
 from console.widgets.gauges import FixedSampler, ResourceGauges
 from console.widgets.job_table import JobTable
 from console.widgets.log_pane import LogPane
@@ -33,6 +34,8 @@ Navigate = Callable[[CronConsoleApp, Pilot[None]], Awaitable[None]]
 @pytest.fixture(autouse=True)
 def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
+    # One sample only: a second one, taken or not depending on how long a test runs, adds a bar.
+    monkeypatch.setattr(gauges, "SAMPLE_INTERVAL_SECONDS", 3600.0)
     ui_support.slow_started.clear()
     ui_support.slow_release.clear()
     yield
@@ -60,6 +63,11 @@ async def settle(app: CronConsoleApp, pilot: Pilot[None]) -> None:
         quiet_checks = quiet_checks + 1 if not app.log_handler.drain() else 0
     for field in app.screen.query(Input):
         field.cursor_blink = False
+    # A DataTable sizes its columns on idle after rows change; on a busy machine the
+    # screenshot could otherwise catch rows drawn at the headers' widths.
+    while time.monotonic() < deadline and any(
+            table._require_update_dimensions for stacked in app.screen_stack for table in stacked.query(DataTable)):
+        await pilot.pause(0.05)
     await pilot.pause()
 
 
