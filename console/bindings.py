@@ -83,7 +83,7 @@ def fit_footer(screen: Screen[Any], all_bindings: BindingsMap, hidden_when_narro
 
 
 # Screen actions that change something; a read-only console hides their keys.
-CHANGING_ACTIONS = frozenset({"run_job", "dry_run", "toggle_pause", "edit_schedule"})
+CHANGING_ACTIONS = frozenset({"run_job", "dry_run", "toggle_pause", "edit_schedule", "acknowledge", "acknowledge_all"})
 
 
 def allowed(read_only: bool, action: str) -> bool:

@@ -1,16 +1,19 @@
-"""Open alerts, newest first, with acknowledge."""
+"""Open alerts, newest first, with acknowledge and the highlighted alert in full below the table."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
+from zoneinfo import ZoneInfo
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Footer, Label, Static
 
-from console.bindings import translate_bindings
-from console.format import severity_label, short_time
+from console.bindings import allowed, translate_bindings
+from console.format import local_time, severity_label, short_time
 from console.i18n import N_, _
 from console.messages import AlertsChanged
 from jobs.errors import CronConsoleError
@@ -20,12 +23,37 @@ if TYPE_CHECKING:
     from console.app import CronConsoleApp
 
 
+def alert_detail(alert: AlertRecord, zone: ZoneInfo) -> Text:
+    """Build the detail text of ``alert``: its fields, the acknowledgement when recorded, and the whole message."""
+    fields: list[tuple[str, str]] = [
+        (_("Raised"), local_time(alert.created_at, zone, seconds=True)),
+        (_("Severity"), severity_label(alert.severity)),
+        (_("Job"), alert.job_id or "—"),
+        (_("Kind"), alert.kind),
+    ]
+    if alert.acknowledged_at is not None:
+        fields.append((_("Acknowledged at"), local_time(alert.acknowledged_at, zone, seconds=True)))
+    if alert.acknowledged_by:
+        fields.append((_("Acknowledged by"), alert.acknowledged_by))
+    text = Text()
+    for label, value in fields:
+        text.append(f"{label}: ", "bold")
+        text.append(f"{value}\n")
+    text.append(_("Message") + ":\n", "bold")
+    text.append(alert.message.rstrip())
+    return text
+
+
 class AlertsScreen(Screen[None]):
-    """Alerts not acknowledged yet."""
+    """Alerts not acknowledged yet, and the highlighted one in full."""
 
     CSS_PATH = "alerts.tcss"
     BINDINGS = [
-        Binding("a,enter", "acknowledge", N_("Acknowledge"), id="acknowledge",
+        # A priority binding, so that Enter reaches the screen before the table, which would only post RowSelected.
+        # It comes first because the footer then shows it in the same place whichever widget has the focus.
+        Binding("enter", "toggle_detail", N_("Message"), id="toggle-detail", priority=True,
+                tooltip=N_("Move between the alert list and the selected alert's full message")),
+        Binding("a", "acknowledge", N_("Acknowledge"), id="acknowledge",
                 tooltip=N_("Acknowledge the selected alert")),
         Binding("A", "acknowledge_all", N_("Acknowledge all"), id="acknowledge-all"),
         Binding("escape", "back", N_("Back"), id="back"),
@@ -43,7 +71,12 @@ class AlertsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Label("", id="alerts-title")
         yield DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="alert-detail-box"):
+            yield Static("", id="alert-detail", markup=False)
         yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return allowed(self.cron_app.engine.read_only, action)
 
     async def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -66,12 +99,42 @@ class AlertsScreen(Screen[None]):
                           alert.job_id or "—", alert.message.splitlines()[0] if alert.message else "",
                           key=str(alert.id))
         if self.alerts:
-            table.move_cursor(row=min(cursor, len(self.alerts) - 1))
+            row = min(cursor, len(self.alerts) - 1)
+            table.move_cursor(row=row)
+            self.show_alert(self.alerts[row])
+        else:
+            self.show_alert(None)
         self.query_one("#alerts-title", Label).update(
             _("Open alerts: {count}").format(count=len(self.alerts)) if self.alerts else _("No open alerts."))
 
+    def show_alert(self, alert: AlertRecord | None) -> None:
+        """Show ``alert`` in full below the table, or hide the detail area when there is none."""
+        box = self.query_one("#alert-detail-box", VerticalScroll)
+        detail = self.query_one("#alert-detail", Static)
+        if alert is None:
+            detail.update("")
+            box.display = False
+            if box.has_focus:
+                self.query_one(DataTable).focus()
+            return
+        detail.update(alert_detail(alert, self.cron_app.engine.zone))
+        box.display = True
+        box.scroll_home(animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.alerts):
+            self.show_alert(self.alerts[event.cursor_row])
+
     async def on_alerts_changed(self, _message: AlertsChanged) -> None:
         await self.reload()
+
+    def action_toggle_detail(self) -> None:
+        """Focus the detail area, where the arrow and page keys scroll a long message, or the table again."""
+        box = self.query_one("#alert-detail-box", VerticalScroll)
+        if box.has_focus or not box.display:
+            self.query_one(DataTable).focus()
+        else:
+            box.focus()
 
     async def action_acknowledge(self) -> None:
         table = self.query_one(DataTable)
