@@ -5,12 +5,23 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
     """A source of the current instant as an aware UTC ``datetime``."""
 
     def now(self) -> datetime: ...
+
+
+def local_time(instant: datetime, zone: ZoneInfo, *, with_date: bool = True, seconds: bool = False) -> str:
+    """Format ``instant`` in ``zone`` with its UTC offset, as the screens show it: ``2026-06-17 13:00 +03:00``."""
+    local = instant.astimezone(zone)
+    offset = local.strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:]}" if offset else ""
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    day = local.strftime("%Y-%m-%d ") if with_date else ""
+    return f"{day}{clock} {offset}".rstrip()
 
 
 class SystemClock:

@@ -7,11 +7,12 @@ import threading
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
-from jobs.clock import Clock
+from jobs.clock import Clock, local_time
 from jobs.settings import Settings
 from storage.db import Database
+from storage.queries import BatchProgress, BetweenBatches
 
 # Counts a job reports, e.g. {"examined": 120, "deleted": 118}. A dry run
 # returns the same keys with the counts a real run at the same instant would
@@ -62,6 +63,10 @@ class JobContext:
         if self.cancel_event.is_set():
             raise JobCancelled(f"{self.job_id} run {self.run_id} was cancelled")
 
+    def local_time(self, instant: datetime) -> str:
+        """Format ``instant`` for a user-facing message in the engine's zone (``CRON_TIMEZONE``)."""
+        return local_time(instant, self.settings.zone())
+
     def raise_alert(self, kind: str, severity: str, message: str) -> int | None:
         """Record an alert and publish it; a dry run only logs what it would raise.
 
@@ -73,3 +78,41 @@ class JobContext:
             self.logger.info("Would raise %s alert %s: %s", severity, kind, message)
             return None
         return self.alert_sink(kind, severity, message)
+
+
+class BatchHooks(TypedDict):
+    """The hooks of :func:`storage.queries.delete_in_batches` and ``update_in_batches``."""
+
+    between_batches: BetweenBatches
+    after_batch: BetweenBatches
+
+
+def batch_hooks(
+    ctx: JobContext,
+    rows_key: str,
+    *,
+    child_rows_key: str | None = None,
+    batches_key: str | None = None,
+    batches_before: int = 0,
+) -> BatchHooks:
+    """Build the hooks that let a batched change be cancelled and keep its committed counts.
+
+    After each commit the totals go into ``ctx.progress`` under the summary
+    keys given (``batches_before`` adds the batches of an earlier change that
+    shares ``batches_key``). The engine records ``ctx.progress`` as the summary
+    of a run that is cancelled, times out or fails, so it always matches what
+    the database kept. Before each batch a time-out or a stop cancels the job.
+    """
+
+    def record(progress: BatchProgress) -> None:
+        ctx.progress[rows_key] = progress.rows
+        if child_rows_key is not None:
+            ctx.progress[child_rows_key] = progress.child_rows
+        if batches_key is not None:
+            ctx.progress[batches_key] = batches_before + progress.batches
+
+    def check(progress: BatchProgress) -> None:
+        record(progress)
+        ctx.check_cancelled()
+
+    return {"between_batches": check, "after_batch": record}

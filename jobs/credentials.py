@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from console.i18n import ngettext
-from jobs.context import JobContext, Summary
-from jobs.sessions import batch_checkpoint
+from jobs.context import JobContext, Summary, batch_hooks
 from storage.db import to_db
 from storage.queries import (
     CREDENTIALS,
@@ -45,10 +44,11 @@ def cleanup_expired_credentials(ctx: JobContext) -> Summary:
         ctx.logger.info("Dry run: would mark %s credentials expired and erase %s secrets", expiring, erasable)
         expired, erased = expiring, erasable
     else:
+        ctx.progress.update({"expired": 0, "erased": 0, "alerts": 0})
         expired = update_in_batches(
             ctx.database, CREDENTIALS, to_expire, {"status": "expired"},
             order_by=[CREDENTIALS.c.expires_at], batch_size=batch_size,
-            between_batches=batch_checkpoint(ctx, "expired"),
+            **batch_hooks(ctx, "expired"),
         ).rows
         # Erasing also sets the status: the filter does not require "expired",
         # so a credential that expired long ago and was never marked is covered.
@@ -56,7 +56,7 @@ def cleanup_expired_credentials(ctx: JobContext) -> Summary:
             ctx.database, CREDENTIALS, to_erase,
             {"secret": None, "secret_erased_at": to_db(ctx.now), "status": "expired"},
             order_by=[CREDENTIALS.c.expires_at], batch_size=batch_size,
-            between_batches=batch_checkpoint(ctx, "erased"),
+            **batch_hooks(ctx, "erased"),
         ).rows
         ctx.logger.info("Marked %s credentials expired and erased %s secrets", expired, erased)
 

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -141,6 +142,15 @@ class _ActiveRun:
     dry_run: bool = False
     cancel_reason: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    # A synchronous job runs in a worker thread that only stops at its next
+    # check_cancelled(). When the run is recorded before the thread ends, the
+    # thread rewrites the summary once it ends, and the lock orders the two writes.
+    threaded: bool = False
+    thread_lock: threading.Lock = field(default_factory=threading.Lock)
+    thread_ended: bool = False
+    final_summary: Summary | None = None
+    recorded_before_thread_ended: bool = False
 
 
 class _EngineExecutor(BaseExecutor):  # type: ignore[misc]
@@ -635,6 +645,7 @@ class Engine:
         active.run_id, active.context, active.started_at = run.id, context, run.started_at
         if active.cancel_reason:  # stop() came while the run was being claimed
             context.cancel_event.set()
+            active.cancel_requested.set()
         self._run_logs.open(run.id)
         self.bus.publish(RunStarted(spec.id, run.id, run.trigger, run.dry_run, run.started_at, run.scheduled_at))
         logger.info("Run %s of %s started (trigger %s%s)", run.id, spec.id, run.trigger,
@@ -646,21 +657,17 @@ class Engine:
             if inspect.iscoroutinefunction(function):
                 active.work = asyncio.ensure_future(function(context))
             else:
-                active.work = asyncio.ensure_future(asyncio.to_thread(function, context))
+                active.threaded = True
+                active.work = asyncio.ensure_future(
+                    asyncio.to_thread(self._run_in_thread, function, context, active))
         finally:
             current_run.reset(token)
 
-        done, _pending = await asyncio.wait({active.work}, timeout=state.timeout_seconds)
-        if not done:
-            logger.warning("Run %s of %s passed its time-out of %s s; cancelling it",
-                           run.id, spec.id, state.timeout_seconds)
-            self._cancel_run(active, "timed_out")
-            done, _pending = await asyncio.wait({active.work}, timeout=self._cancel_wait)
-
-        status, summary, error = self._outcome(active, run, finished=bool(done), timeout=state.timeout_seconds)
+        finished = await self._wait_for_work(active, state)
+        status, summary, error = self._outcome(active, run, finished=finished, timeout=state.timeout_seconds)
         finished_at = self.clock.now()
         log_text = self._run_logs.close_run(run.id)
-        record = await asyncio.to_thread(records.finish_run, self.database, run.id, status=status,
+        record = await asyncio.to_thread(self._record_outcome, active, run.id, status=status, finished=finished,
                                          finished_at=finished_at, summary=summary, error=error, log=log_text)
         if not run.dry_run:
             state.last_run = record
@@ -676,6 +683,74 @@ class Engine:
             self.bus.publish(RunFailed(spec.id, run.id, status, run.dry_run, run.started_at, finished_at,
                                        error or status, summary))
         return record
+
+    async def _wait_for_work(self, active: _ActiveRun, state: _JobState) -> bool:
+        """Wait until the job ends, times out or is cancelled, and return whether it ended.
+
+        After a time-out or a stop the job gets ``cancel_wait_seconds`` to
+        reach its next cancellation point. A worker thread keeps committing
+        the batch in flight meanwhile, so the run is recorded only after the
+        thread ends, and its summary then counts that batch.
+        """
+        work = active.work
+        assert work is not None
+        cancel_requested = asyncio.ensure_future(active.cancel_requested.wait())
+        try:
+            await asyncio.wait({work, cancel_requested}, timeout=state.timeout_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancel_requested.cancel()
+        if work.done():
+            return True
+        if active.cancel_reason is None:
+            logger.warning("Run %s of %s passed its time-out of %s s; cancelling it",
+                           active.run_id, state.spec.id, state.timeout_seconds)
+            self._cancel_run(active, "timed_out")
+        await asyncio.wait({work}, timeout=self._cancel_wait)
+        return work.done()
+
+    def _run_in_thread(self, function: Callable[[JobContext], Any], context: JobContext,
+                       active: _ActiveRun) -> Any:
+        """Call a synchronous job in the worker thread, and fix its summary if the run was recorded first."""
+        result: Any = None
+        try:
+            result = function(context)
+            return result
+        finally:
+            with active.thread_lock:
+                active.thread_ended = True
+                active.final_summary = result if isinstance(result, dict) else dict(context.progress)
+                late = active.recorded_before_thread_ended
+            if late:
+                self._record_late_summary(active, context.job_id, active.final_summary)
+
+    def _record_late_summary(self, active: _ActiveRun, job_id: str, summary: Summary) -> None:
+        assert active.run_id is not None
+        try:
+            records.update_run_summary(self.database, active.run_id, summary)
+        except Exception:
+            logger.exception("Updating the summary of run %s of %s after its worker thread ended failed",
+                             active.run_id, job_id)
+            return
+        logger.warning("Run %s of %s reached its cancellation point after it was recorded; "
+                       "its summary now counts what it committed: %s", active.run_id, job_id, summary)
+
+    def _record_outcome(self, active: _ActiveRun, run_id: int, *, status: str, finished: bool,
+                        finished_at: datetime, summary: Summary, error: str | None,
+                        log: str | None) -> RunRecord:
+        """Write the run's outcome from a worker thread, with the committed counts of a job thread still running."""
+        if finished or not active.threaded:
+            return records.finish_run(self.database, run_id, status=status, finished_at=finished_at,
+                                      summary=summary, error=error, log=log)
+        with active.thread_lock:
+            if active.thread_ended:
+                summary = dict(active.final_summary or {})
+            else:
+                assert active.context is not None
+                summary = dict(active.context.progress)
+                active.recorded_before_thread_ended = True
+            return records.finish_run(self.database, run_id, status=status, finished_at=finished_at,
+                                      summary=summary, error=error, log=log)
 
     def _outcome(self, active: _ActiveRun, run: RunRecord, *, finished: bool,
                  timeout: int) -> tuple[str, Summary, str | None]:
@@ -709,12 +784,19 @@ class Engine:
 
     def _cancel_run(self, active: _ActiveRun, reason: str) -> None:
         active.cancel_reason = active.cancel_reason or reason
+        active.cancel_requested.set()
         if active.context is not None:
             active.context.cancel_event.set()
-        if active.work is not None and not active.work.done():
-            # Cancelling a to_thread future does not stop the thread: the job
-            # stops at its next check_cancelled(). A coroutine job stops at once.
-            active.work.cancel()
+        if active.work is None or active.work.done():
+            return
+        if active.threaded:
+            # Cancelling the to_thread future would not stop the thread, and the
+            # run would be recorded while the thread still commits a batch.
+            # The job stops at its next check_cancelled() instead.
+            logger.info("Requested a stop of run %s of %s; waiting up to %.0f s for its next cancellation point",
+                        active.run_id, active.context.job_id if active.context else "-", self._cancel_wait)
+        else:
+            active.work.cancel()  # a coroutine job stops at its current await
 
     async def _record_skipped(self, state: _JobState, scheduled_at: datetime | None, trigger: str,
                               reason: str) -> RunRecord | None:

@@ -12,8 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from console.i18n import _
-from jobs.context import JobContext, Summary
-from jobs.sessions import batch_checkpoint
+from jobs.context import JobContext, Summary, batch_hooks
 from storage import backup
 from storage.queries import (
     APP_LOGS,
@@ -265,13 +264,17 @@ def cleanup_old_logs(ctx: JobContext) -> Summary:
             "batches": batches_needed(app_logs, batch_size) + batches_needed(job_runs, batch_size),
         }
 
+    ctx.progress.update({
+        "deleted_app_logs": 0, "deleted_job_runs": 0, "deleted_log_files": 0, "deleted_log_bytes": 0,
+        "batches": 0,
+    })
     logs = delete_in_batches(
         ctx.database, APP_LOGS, logs_where, order_by=[APP_LOGS.c.created_at], batch_size=batch_size,
-        between_batches=batch_checkpoint(ctx, "deleted_app_logs"),
+        **batch_hooks(ctx, "deleted_app_logs", batches_key="batches"),
     )
     runs = delete_in_batches(
         ctx.database, JOB_RUNS, runs_where, order_by=[JOB_RUNS.c.started_at], batch_size=batch_size,
-        between_batches=batch_checkpoint(ctx, "deleted_job_runs"),
+        **batch_hooks(ctx, "deleted_job_runs", batches_key="batches", batches_before=logs.batches),
     )
     deleted_files = 0
     deleted_bytes = 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from console.i18n import _, ngettext
-from jobs.context import JobContext, Summary
-from jobs.sessions import batch_checkpoint
+from jobs.context import JobContext, Summary, batch_hooks
 from storage.db import from_db
 from storage.queries import (
     MESSAGES,
@@ -36,11 +35,12 @@ def cleanup_old_messages(ctx: JobContext) -> Summary:
         ctx.logger.info("Dry run: would delete %s messages created before %s", examined, cutoff.isoformat())
         return {"examined": examined, "deleted": examined, "batches": batches_needed(examined, batch_size)}
 
+    ctx.progress["examined"] = examined
     progress = delete_in_batches(
         ctx.database, MESSAGES, where,
         order_by=[MESSAGES.c.created_at],
         batch_size=batch_size,
-        between_batches=batch_checkpoint(ctx, "deleted"),
+        **batch_hooks(ctx, "deleted", batches_key="batches"),
     )
     ctx.logger.info(
         "Deleted %s messages created before %s in %s batches", progress.rows, cutoff.isoformat(), progress.batches

@@ -161,7 +161,7 @@ async def _check_one(ctx: JobContext, hub: ProviderHub, row: CredentialRow, *, s
     # A token the provider still accepts is expired once its expiry has passed.
     if report.status == "valid" and report.expires_at is not None and report.expires_at <= ctx.now:
         report = CredentialReport("expired", report.expires_at, _("The token expired at {when}.").format(
-            when=report.expires_at.isoformat(timespec="minutes")))
+            when=ctx.local_time(report.expires_at)))
     ctx.logger.debug("Credential %s (%s) is %s", credential.id, credential.provider, report.status)
     return CheckResult(row, report, report.detail)
 
@@ -194,7 +194,7 @@ def _raise_expiring(ctx: JobContext, expiring: Sequence[CheckResult]) -> int:
         days_left = (result.report.expires_at - ctx.now).total_seconds() / 86400
         ctx.raise_alert("credential_expiring", "warning", _(
             "Credential {credential} expires on {when} (in {days:.1f} days); renew the token before then."
-        ).format(credential=result.row.label, when=result.report.expires_at.isoformat(timespec="minutes"),
+        ).format(credential=result.row.label, when=ctx.local_time(result.report.expires_at),
                  days=days_left))
     return len(expiring)
 

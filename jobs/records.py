@@ -144,6 +144,15 @@ def finish_run(database: Database, run_id: int, *, status: str, finished_at: dat
         return RunRecord.from_row(row)
 
 
+def update_run_summary(database: Database, run_id: int, summary: dict[str, Any]) -> None:
+    """Replace the summary of a run that is already recorded, keeping its status and error."""
+    with database.session() as session:
+        row = session.get(JobRun, run_id)
+        assert row is not None, f"job run {run_id} vanished"
+        row.summary = json.dumps(summary, default=str)
+        session.add(row)
+
+
 def _process_alive(identity: ProcessIdentity, host: str, pid: int) -> bool:
     return host == identity.host and (pid == identity.pid or psutil.pid_exists(pid))
 

@@ -8,12 +8,10 @@ from typing import Any
 from sqlalchemy import ColumnElement
 
 from console.i18n import _
-from jobs.context import JobContext, Summary
+from jobs.context import JobContext, Summary, batch_hooks
 from storage.queries import (
     MESSAGES,
     SESSIONS,
-    BatchProgress,
-    BetweenBatches,
     Condition,
     ErrorGroup,
     batches_needed,
@@ -34,21 +32,6 @@ ALERT_MAX_ERRORS_PER_BUSINESS = 3
 ALERT_ERROR_TEXT_CHARS = 120
 
 
-def batch_checkpoint(ctx: JobContext, key: str) -> BetweenBatches:
-    """Build the hook a batched change runs before each batch.
-
-    It records the rows done so far in ``ctx.progress[key]``, so that a run
-    stopped half-way keeps its partial count, then lets a time-out or a stop
-    cancel the job.
-    """
-
-    def checkpoint(progress: BatchProgress) -> None:
-        ctx.progress[key] = progress.rows
-        ctx.check_cancelled()
-
-    return checkpoint
-
-
 def _delete_sessions(ctx: JobContext, where: Condition, order_by: ColumnElement[Any], description: str) -> Summary:
     """Delete the sessions matching ``where`` with their messages, or count them in a dry run.
 
@@ -66,12 +49,13 @@ def _delete_sessions(ctx: JobContext, where: Condition, order_by: ColumnElement[
             "batches": batches_needed(examined, batch_size),
         }
 
+    ctx.progress["examined"] = examined
     progress = delete_in_batches(
         ctx.database, SESSIONS, where,
         order_by=[order_by],
         batch_size=batch_size,
         children=[(MESSAGES, "session_id")],
-        between_batches=batch_checkpoint(ctx, "deleted"),
+        **batch_hooks(ctx, "deleted", child_rows_key="deleted_messages", batches_key="batches"),
     )
     ctx.logger.info(
         "Deleted %s %s sessions and %s messages in %s batches",
@@ -113,11 +97,12 @@ def _change_status(ctx: JobContext, where: Condition, new_status: str) -> Summar
         ctx.logger.info("Dry run: would mark %s sessions %s", examined, new_status)
         return {"examined": examined, "changed": examined, "batches": batches_needed(examined, batch_size)}
 
+    ctx.progress["examined"] = examined
     progress = update_in_batches(
         ctx.database, SESSIONS, where, {"status": new_status},
         order_by=[SESSIONS.c.last_activity_at],
         batch_size=batch_size,
-        between_batches=batch_checkpoint(ctx, "changed"),
+        **batch_hooks(ctx, "changed", batches_key="batches"),
     )
     ctx.logger.info("Marked %s sessions %s in %s batches", progress.rows, new_status, progress.batches)
     return {"examined": examined, "changed": progress.rows, "batches": progress.batches}

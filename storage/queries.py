@@ -69,6 +69,9 @@ class BatchProgress:
     batches: int = 0  # committed transactions
 
 
+# Hooks of a batched change: ``between_batches`` runs before each batch and
+# may raise to stop the work, ``after_batch`` runs after each commit with the
+# totals that include the batch just committed.
 BetweenBatches = Callable[[BatchProgress], None]
 
 
@@ -252,11 +255,12 @@ def _run_batches(
     database: Database,
     table: Table,
     where: Condition,
-    apply: Callable[[Session, list[int], BatchProgress], int],
+    apply: Callable[[Session, list[int]], tuple[int, int]],
     *,
     order_by: Sequence[ColumnElement[Any]],
     batch_size: int,
     between_batches: BetweenBatches | None,
+    after_batch: BetweenBatches | None,
     pause_seconds: float | None,
 ) -> BatchProgress:
     pause = BATCH_PAUSE_SECONDS if pause_seconds is None else pause_seconds
@@ -267,11 +271,15 @@ def _run_batches(
             between_batches(progress)
         with database.session() as session:
             ids = _select_batch(table, where, order_by, batch_size, session=session)
-            changed = apply(session, ids, progress) if ids else 0
+            changed, child_rows = apply(session, ids) if ids else (0, 0)
         if not ids:
             break
+        # Counted only once the batch has committed: a batch that fails adds nothing.
         progress.rows += changed
+        progress.child_rows += child_rows
         progress.batches += 1
+        if after_batch is not None:
+            after_batch(progress)
         if changed == 0 and ids == previous:
             # The same rows were selected again and none of them changed: the
             # change does not take them out of the filter. Stop rather than loop.
@@ -294,6 +302,7 @@ def delete_in_batches(
     batch_size: int,
     children: Sequence[tuple[Table, str]] = (),
     between_batches: BetweenBatches | None = None,
+    after_batch: BetweenBatches | None = None,
     pause_seconds: float | None = None,
 ) -> BatchProgress:
     """Delete the rows of ``table`` matching ``where``, ``batch_size`` rows per transaction.
@@ -307,8 +316,10 @@ def delete_in_batches(
     entries, where ``ORDER BY id`` alone could sort every matching row per batch.
 
     ``between_batches`` runs before every batch and may raise to stop the work
-    (a job passes its cancellation check). After a batch commits the function
-    sleeps ``pause_seconds`` (default :data:`BATCH_PAUSE_SECONDS`, read at
+    (a job passes its cancellation check). ``after_batch`` runs right after
+    each commit with the totals so far, so a caller can keep a count of what
+    is committed that stays exact when a later batch fails or is cancelled.
+    After a batch commits the function sleeps ``pause_seconds`` (default :data:`BATCH_PAUSE_SECONDS`, read at
     call time) so that other writers get the database. A crash
     loses at most the batch in flight, and calling again finishes the work.
     """
@@ -316,23 +327,24 @@ def delete_in_batches(
     if not children:
         return _delete_without_children(
             database, table, where, order_by=order_by, batch_size=batch_size,
-            between_batches=between_batches, pause_seconds=pause_seconds,
+            between_batches=between_batches, after_batch=after_batch, pause_seconds=pause_seconds,
         )
 
-    def apply(session: Session, ids: list[int], progress: BatchProgress) -> int:
+    def apply(session: Session, ids: list[int]) -> tuple[int, int]:
         deleted = 0
+        child_rows = 0
         for chunk in _id_chunks(ids):
             still_matching = select(table.c.id).where(table.c.id.in_(chunk), where)
             for child, foreign_key in children:
                 result = _execute(session, delete(child).where(child.c[foreign_key].in_(still_matching)))
-                progress.child_rows += result.rowcount
+                child_rows += result.rowcount
             result = _execute(session, delete(table).where(table.c.id.in_(chunk), where))
             deleted += result.rowcount
-        return deleted
+        return deleted, child_rows
 
     return _run_batches(
         database, table, where, apply, order_by=order_by, batch_size=batch_size,
-        between_batches=between_batches, pause_seconds=pause_seconds,
+        between_batches=between_batches, after_batch=after_batch, pause_seconds=pause_seconds,
     )
 
 
@@ -344,6 +356,7 @@ def _delete_without_children(
     order_by: Sequence[ColumnElement[Any]],
     batch_size: int,
     between_batches: BetweenBatches | None,
+    after_batch: BetweenBatches | None,
     pause_seconds: float | None,
 ) -> BatchProgress:
     # One statement per batch, DELETE ... WHERE id IN (SELECT id ... LIMIT n):
@@ -363,6 +376,8 @@ def _delete_without_children(
             break
         progress.rows += deleted
         progress.batches += 1
+        if after_batch is not None:
+            after_batch(progress)
         if deleted < batch_size:
             break
         if pause > 0:
@@ -379,25 +394,26 @@ def update_in_batches(
     order_by: Sequence[ColumnElement[Any]],
     batch_size: int,
     between_batches: BetweenBatches | None = None,
+    after_batch: BetweenBatches | None = None,
     pause_seconds: float | None = None,
 ) -> BatchProgress:
     """Set ``values`` on the rows matching ``where``, ``batch_size`` rows per transaction.
 
     The new values must take a row out of ``where`` (for example a status
     change), because each batch selects the next matching rows. Batches,
-    ordering, re-checking and pauses work as in :func:`delete_in_batches`.
+    ordering, re-checking, hooks and pauses work as in :func:`delete_in_batches`.
     """
 
-    def apply(session: Session, ids: list[int], progress: BatchProgress) -> int:
+    def apply(session: Session, ids: list[int]) -> tuple[int, int]:
         updated = 0
         for chunk in _id_chunks(ids):
             result = _execute(session, update(table).where(table.c.id.in_(chunk), where).values(dict(values)))
             updated += result.rowcount
-        return updated
+        return updated, 0
 
     return _run_batches(
         database, table, where, apply, order_by=order_by, batch_size=batch_size,
-        between_batches=between_batches, pause_seconds=pause_seconds,
+        between_batches=between_batches, after_batch=after_batch, pause_seconds=pause_seconds,
     )
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
 
+from jobs.clock import local_time
 from jobs.context import JobContext, Summary
 from jobs.provider_checks import ProviderNotConfiguredError, sync_credentials, validate_credentials
 from jobs.providers.simulator import SimulatorServer
@@ -163,6 +165,10 @@ async def test_sync_stores_expiry_and_alerts(
     assert len(warnings) == 1
     assert warnings[0].severity == "warning"
     assert "meta" in warnings[0].message
+    local_expiry = local_time(from_db(expiring.expires_at), ZoneInfo("Europe/Bucharest"))
+    assert local_expiry.endswith(" +03:00"), "June is summer time in the default zone"
+    assert f"expires on {local_expiry} " in warnings[0].message
+    assert "+00:00" not in warnings[0].message
 
 
 async def test_sync_warning_window_setting(
@@ -184,7 +190,11 @@ async def test_sync_marks_token_past_expiry(
     summary = await sync(ctx)
 
     assert summary["expired"] == 1
-    assert get_credential(database, credential).status == "expired"
+    stored = get_credential(database, credential)
+    assert stored.status == "expired"
+    assert stored.expires_at is not None
+    local_expiry = local_time(from_db(stored.expires_at), ZoneInfo("Europe/Bucharest"))
+    assert stored.last_error == f"The token expired at {local_expiry}."
 
 
 async def test_runs_with_own_hub(
