@@ -41,7 +41,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from console.i18n import _
 from jobs import records
-from jobs.clock import Clock, SystemClock
+from jobs.clock import Clock, SystemClock, local_time
 from jobs.context import JobCancelled, JobContext, Summary
 from jobs.cron import CronSchedule, VixieCronTrigger
 from jobs.errors import CronConsoleError, JobBusyError, ReadOnlyError
@@ -675,7 +675,7 @@ class Engine:
 
         if status == "succeeded":
             logger.info("Run %s of %s succeeded in %.1f s: %s", run.id, spec.id,
-                        (finished_at - run.started_at).total_seconds(), summary)
+                        (finished_at - run.started_at).total_seconds(), _log_summary(summary))
             self.bus.publish(RunFinished(spec.id, run.id, run.dry_run, run.started_at, finished_at, summary))
         else:
             logger.error("Run %s of %s ended %s: %s", run.id, spec.id, status,
@@ -817,8 +817,7 @@ class Engine:
         now = self.clock.now()
         summary = {"missed_firings": len(firings), "first": firings[0].isoformat(), "last": firings[-1].isoformat()}
         reason = _("{count} firing(s) missed while no console was running, from {first} to {last}").format(
-            count=len(firings), first=firings[0].astimezone(self.zone).isoformat(),
-            last=firings[-1].astimezone(self.zone).isoformat())
+            count=len(firings), first=local_time(firings[0], self.zone), last=local_time(firings[-1], self.zone))
         record = await asyncio.to_thread(
             records.claim_run, self.database, identity=self.identity, job_id=state.spec.id, trigger="schedule",
             scheduled_at=firings[-1], started_at=now, dry_run=False, requested_by=None, status="missed",
@@ -949,3 +948,8 @@ def _never_called() -> None:  # pragma: no cover - the engine executor never cal
 def with_job_spec(spec: JobSpec, **changes: Any) -> JobSpec:
     """Return a copy of ``spec`` with ``changes`` (for tests and benchmarks that need a variant job)."""
     return replace(spec, **changes)
+
+
+def _log_summary(summary: Summary) -> str:
+    """Format a summary for a log line: ``examined=71 valid=57``, or ``-`` when it is empty."""
+    return " ".join(f"{key}={value}" for key, value in summary.items()) or "-"

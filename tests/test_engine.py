@@ -218,6 +218,9 @@ async def test_old_misses_recorded_not_run(make_engine: Callable[..., Engine], d
     runs = _runs(database, "cleanup-sessions")
     assert [row.status for row in runs] == ["missed"]
     assert '"missed_firings": 7' in (runs[0].summary or "")
+    # The firings at 02:00 Bucharest time from 11 to 17 June, shown as the screens show times.
+    assert runs[0].error is not None
+    assert "from 2026-06-11 02:00 +03:00 to 2026-06-17 02:00 +03:00" in runs[0].error
     assert fakejobs.calls == []
 
 
