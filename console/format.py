@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from console.i18n import N_, _, ngettext
+from jobs.clock import local_time  # noqa: F401  (re-exported: the screens import it from here)
 from jobs.registry import JobSpec
 from jobs.settings import Settings, variable_name
 
@@ -99,16 +100,6 @@ def trigger_label(trigger: str) -> str:
 
 def severity_label(severity: str) -> str:
     return _(SEVERITY_LABELS[severity]) if severity in SEVERITY_LABELS else severity
-
-
-def local_time(instant: datetime, zone: ZoneInfo, *, with_date: bool = True, seconds: bool = False) -> str:
-    """Format ``instant`` in ``zone`` with its UTC offset: ``2026-06-17 13:00 +03:00``."""
-    local = instant.astimezone(zone)
-    offset = local.strftime("%z")
-    offset = f"{offset[:3]}:{offset[3:]}" if offset else ""
-    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
-    day = local.strftime("%Y-%m-%d ") if with_date else ""
-    return f"{day}{clock} {offset}".rstrip()
 
 
 def short_time(instant: datetime, zone: ZoneInfo) -> str:
