@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from console.format import decimal
 from console.i18n import N_, _, ngettext, set_language
 from jobs.errors import CronConsoleError
 
@@ -412,8 +413,8 @@ def _run_one(args: argparse.Namespace, settings: Any) -> int:
         data["duration_seconds"] = record.duration_seconds
         print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
-        print(_("{job_id}: {status} in {seconds:.1f} s").format(
-            job_id=record.job_id, status=_status_label(record.status), seconds=record.duration_seconds or 0.0))
+        print(_("{job_id}: {status} in {seconds} s").format(
+            job_id=record.job_id, status=_status_label(record.status), seconds=decimal(record.duration_seconds or 0.0)))
         print(format_summary(record.summary, dry_run=record.dry_run))
         if record.error:
             print(_error_summary(record.error))

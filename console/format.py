@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from console.i18n import N_, _, ngettext
+from console.i18n import N_, _, current_language, ngettext
 from jobs.clock import local_time  # noqa: F401  (re-exported: the screens import it from here)
 from jobs.registry import JobSpec
 from jobs.settings import Settings, variable_name
@@ -102,11 +102,22 @@ def severity_label(severity: str) -> str:
     return _(SEVERITY_LABELS[severity]) if severity in SEVERITY_LABELS else severity
 
 
+def decimal(value: float, digits: int = 1) -> str:
+    """Format ``value`` with ``digits`` decimals and the UI language's decimal mark: ``1.5`` or ``1,5``."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if current_language() == "ro" else text
+
+
 def short_time(instant: datetime, zone: ZoneInfo) -> str:
-    """Format ``instant`` compactly for a table cell: ``06-17 13:00 +03:00``."""
+    """Format ``instant`` compactly for a table cell, without the year.
+
+    English puts the month first (``06-17 13:00 +03:00``) and Romanian the
+    day (``17.06 13:00 +03:00``), as each language writes dates.
+    """
     local = instant.astimezone(zone)
     offset = local.strftime("%z")
-    return f"{local.strftime('%m-%d %H:%M')} {offset[:3]}:{offset[3:]}"
+    day = local.strftime("%d.%m" if current_language() == "ro" else "%m-%d")
+    return f"{day} {local.strftime('%H:%M')} {offset[:3]}:{offset[3:]}"
 
 
 def span(delta: timedelta) -> str:
@@ -140,7 +151,7 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     if seconds < 10:
-        return _("{seconds:.1f} s").format(seconds=seconds)
+        return _("{seconds} s").format(seconds=decimal(seconds))
     whole = int(round(seconds))
     if whole < 60:
         return _("{seconds} s").format(seconds=whole)

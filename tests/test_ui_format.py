@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from console.format import job_settings, trigger_label
+from console.format import decimal, duration, job_settings, short_time, trigger_label
 from console.i18n import set_language
 from jobs.registry import JOBS, JOBS_BY_ID
 from jobs.settings import Settings
@@ -62,3 +64,15 @@ def test_day_plural_romanian(romanian: None) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     shown = job_settings(JOBS_BY_ID["cleanup-sessions"], settings)
     assert shown[0].value == "30 de zile"
+
+
+def test_decimal_mark_follows_language(romanian: None) -> None:
+    assert decimal(1.25, 2) == "1,25"
+    assert duration(0.4) == "0,4 s"
+    assert short_time(datetime(2026, 6, 17, 10, 0, tzinfo=UTC), ZoneInfo("Europe/Bucharest")) == "17.06 13:00 +03:00"
+
+
+def test_english_decimal_and_month_first() -> None:
+    assert decimal(1.25, 2) == "1.25"
+    assert duration(0.4) == "0.4 s"
+    assert short_time(datetime(2026, 6, 17, 10, 0, tzinfo=UTC), ZoneInfo("Europe/Bucharest")) == "06-17 13:00 +03:00"

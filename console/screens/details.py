@@ -23,7 +23,7 @@ from console.format import (
     status_label,
     trigger_label,
 )
-from console.i18n import N_, _, current_language
+from console.i18n import N_, _, current_language, ngettext
 from console.messages import JobsChanged, RunEnded
 from jobs.cron import describe
 from jobs.records import RunRecord
@@ -175,7 +175,8 @@ class JobDetailsScreen(Screen[None]):
         finished = [run.duration_seconds for run in reversed(self.runs) if run.duration_seconds is not None]
         self.query_one("#durations", Sparkline).data = finished
         self.query_one("#durations-label", Label).update(
-            _("Durations of the last {count} runs, oldest first; longest {longest}").format(
+            ngettext("Duration of the last run: {longest}",
+                     "Durations of the last {count} runs, oldest first; longest {longest}", len(finished)).format(
                 count=len(finished), longest=duration(max(finished))) if finished else _("No runs yet."))
         if self.runs:
             table.move_cursor(row=min(cursor, len(self.runs) - 1))

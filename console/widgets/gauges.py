@@ -25,6 +25,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from console.format import decimal
 from console.i18n import _
 
 HISTORY_LENGTH = 60
@@ -236,7 +237,7 @@ class ResourceGauges(Widget):
             sample.system_memory_percent, f"{sample.system_memory_percent:.0f}%")
         for key, free in (("disk-database", sample.database_disk_free_gb),
                           ("disk-backup", sample.backup_disk_free_gb)):
-            text = NO_VALUE if free is None else _("{free:.1f} GB").format(free=free)
+            text = NO_VALUE if free is None else _("{free} GB").format(free=decimal(free))
             self.gauges[key].show(free, text)
         self.refresh()
 
