@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check console jobs storage tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy jobs storage
+	$(BIN)/mypy jobs storage console
 
 test: $(STAMP) catalogues lint typecheck
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider

@@ -11,9 +11,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from console.bindings import shown_bindings, translate_bindings
@@ -225,7 +227,7 @@ class CronConsoleApp(App[None]):
         for alert in alerts:
             by_job.setdefault(alert.job_id, []).append(alert)
         for job_id, raised in by_job.items():
-            severity = "error" if any(alert.severity == "critical" for alert in raised) else "warning"
+            severity: SeverityLevel = "error" if any(alert.severity == "critical" for alert in raised) else "warning"
             title = _("Alert from {job}").format(job=job_id or "-")
             if len(raised) == 1:
                 self.notify(raised[0].message, title=title, severity=severity)
@@ -359,7 +361,7 @@ class CronConsoleApp(App[None]):
         if not isinstance(self.screen, AlertsScreen):
             self.push_screen(AlertsScreen())
 
-    def open_help(self, screen: Screen[object], bindings: list[Binding] | None = None) -> None:
+    def open_help(self, screen: Screen[Any], bindings: list[Binding] | None = None) -> None:
         """Open the list of keys of ``screen`` (``bindings`` when given) and of the app."""
         screen_bindings = shown_bindings(screen) if bindings is None else bindings
         self.push_screen(HelpScreen(screen_bindings + shown_bindings(self)))
@@ -418,9 +420,7 @@ class CronConsoleApp(App[None]):
 
 
 def _bound_action(node: object, action: str) -> Callable[[], object]:
-    from textual.dom import DOMNode
-
-    assert isinstance(node, DOMNode)
+    assert isinstance(node, App | Screen)
 
     def run() -> object:
         return node.run_action(action)

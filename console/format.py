@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from console.i18n import N_, _, current_language, ngettext
-from jobs.clock import local_time  # noqa: F401  (re-exported: the screens import it from here)
+from jobs.clock import local_time as local_time  # re-exported: the screens import it from here
 from jobs.registry import JobSpec
 from jobs.settings import Settings, variable_name
 

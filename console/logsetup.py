@@ -20,7 +20,7 @@ class JsonLineFormatter(logging.Formatter):
     """One JSON object per record: time (UTC, ISO 8601), level, logger, message, job_id, run_id, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,

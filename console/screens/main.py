@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, cast
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -149,8 +150,9 @@ class MainScreen(Screen[None]):
     def count_alerts(self) -> None:
         """Count the open alerts in a worker and show the number in the header."""
         if self.cron_app.engine_ready:
-            self.run_worker(self._count_alerts, group="alert-count", exclusive=True)
+            self._count_alerts()
 
+    @work(exclusive=True, group="alert-count")
     async def _count_alerts(self) -> None:
         try:
             alerts = await self.cron_app.engine.alerts(limit=ALERT_COUNT_LIMIT)

@@ -88,7 +88,8 @@ class PsutilSampler:
         if folder is None:
             return None
         try:
-            return psutil.disk_usage(str(_existing_parent(folder))).free / GIGABYTE
+            free: int = psutil.disk_usage(str(_existing_parent(folder))).free
+            return free / GIGABYTE
         except OSError:
             return None
 

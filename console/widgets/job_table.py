@@ -168,5 +168,5 @@ class JobTable(DataTable[Text | str]):
             self._descriptions[key] = describe(expression, current_language())
         return self._descriptions[key]
 
-    def _style(self, variable: str | None) -> Style | None:
-        return theme_style(self.app, variable) if variable else None
+    def _style(self, variable: str | None) -> Style | str:
+        return theme_style(self.app, variable) if variable else ""

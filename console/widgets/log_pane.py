@@ -10,7 +10,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import RichLog
 
-from console.format import local_time
+from console.format import decimal, local_time
 from console.i18n import _
 from console.logbridge import LogEntry, UILogHandler
 from console.widgets.theme import theme_style
@@ -80,7 +80,7 @@ class LogPane(RichLog):
         hidden = len(matching) - MAX_LINES_PER_DRAIN
         if hidden > 0:
             self.write(Text(_("… {count} more records in the last {seconds} s").format(
-                count=hidden, seconds=DRAIN_INTERVAL_SECONDS), style=self._styles.get(logging.DEBUG)),
+                count=hidden, seconds=decimal(DRAIN_INTERVAL_SECONDS)), style=self._styles.get(logging.DEBUG, "")),
                 scroll_end=False)
             matching = matching[-MAX_LINES_PER_DRAIN:]
         self._write(matching)
@@ -112,7 +112,7 @@ class LogPane(RichLog):
         hidden = len(matching) - MAX_LINES_PER_REWRITE
         if hidden > 0:
             self.write(Text(_("… {count} older records are not shown").format(count=hidden),
-                            style=self._styles.get(logging.DEBUG)), scroll_end=False)
+                            style=self._styles.get(logging.DEBUG, "")), scroll_end=False)
             matching = matching[-MAX_LINES_PER_REWRITE:]
         self._write(matching)
 
