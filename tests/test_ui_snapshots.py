@@ -64,9 +64,12 @@ async def settle(app: CronConsoleApp, pilot: Pilot[None]) -> None:
     for field in app.screen.query(Input):
         field.cursor_blink = False
     # A DataTable sizes its columns on idle after rows change; on a busy machine the
-    # screenshot could otherwise catch rows drawn at the headers' widths.
-    while time.monotonic() < deadline and any(
-            table._require_update_dimensions for stacked in app.screen_stack for table in stacked.query(DataTable)):
+    # screenshot could otherwise catch rows drawn at the headers' widths. This wait has
+    # its own time limit, because the waits above may have used up theirs.
+    sized_by = time.monotonic() + 10
+    while any(table._require_update_dimensions for stacked in app.screen_stack for table in stacked.query(DataTable)):
+        if time.monotonic() > sized_by:
+            raise AssertionError("a DataTable did not size its columns within 10 s")
         await pilot.pause(0.05)
     await pilot.pause()
 

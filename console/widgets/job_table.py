@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
@@ -70,6 +71,7 @@ class JobTable(DataTable[Text | str]):
         self._cells: dict[str, tuple[Text | str, ...]] = {}
         self._sort_keys: dict[str, tuple[int, float, int]] = {}
         self._descriptions: dict[str, str] = {}
+        self._rows_added = False
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -104,6 +106,7 @@ class JobTable(DataTable[Text | str]):
             previous = self._cells.get(info.id)
             if previous is None:
                 self.add_row(*cells, key=info.id)
+                self._rows_added = True
             else:
                 for (column, _label), old, new in zip(COLUMNS, previous, cells, strict=True):
                     if old != new:
@@ -114,6 +117,14 @@ class JobTable(DataTable[Text | str]):
             self.remove_row(job_id)
             del self._cells[job_id]
         self._sort_if_needed(selected)
+
+    def on_idle(self, _event: events.Idle) -> None:
+        # DataTable sizes the columns for new rows in its own idle handler, which runs
+        # after this one, but keeps the lines of rows it drew before at the old widths.
+        # Redrawing once afterwards stops rows from staying cut at the headers' widths.
+        if self._rows_added:
+            self._rows_added = False
+            self.call_later(self.notify_style_update)
 
     def _sort_if_needed(self, selected: str | None) -> None:
         current = [str(row.key.value) for row in self.ordered_rows]
