@@ -466,7 +466,7 @@ def _next_times(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _history(args: argparse.Namespace, settings: Any) -> int:
-    from jobs.summary import format_summary
+    from jobs.summary import format_counts
 
     if not 1 <= args.limit <= 10_000:
         raise CronConsoleError(_("--limit {value} is invalid; expected a whole number from 1 to 10000.").format(
@@ -481,8 +481,8 @@ def _history(args: argparse.Namespace, settings: Any) -> int:
     rows = [(
         str(run.id), _local(run.started_at, engine.zone), run.trigger,
         _status_label(run.status) + (" " + _("(dry run)") if run.dry_run else ""),
-        f"{run.duration_seconds:.1f} s" if run.duration_seconds is not None else "-",
-        format_summary(run.summary) if run.summary else (run.error or "").strip().splitlines()[0:1][0]
+        _("{seconds} s").format(seconds=decimal(run.duration_seconds)) if run.duration_seconds is not None else "-",
+        format_counts(run.summary, planned=run.dry_run) if run.summary else (run.error or "").strip().splitlines()[0:1][0]
         if run.error else "-",
     ) for run in runs]
     if not rows:

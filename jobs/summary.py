@@ -87,15 +87,37 @@ KEY_LABELS = {
 }
 
 
-def format_summary(summary: Mapping[str, Any] | None, *, dry_run: bool = False) -> str:
-    """Render ``{"examined": 3, "deleted": 2}`` as ``examined 3, deleted 2``."""
+# A dry run counts what a real run would change; under these keys its counts are worded as planned.
+PLANNED_LABELS = {
+    "changed": N_("to change"),
+    "deleted": N_("to delete"),
+    "deleted_messages": N_("messages to delete"),
+    "deleted_sessions": N_("sessions to delete"),
+    "erased": N_("secrets to erase"),
+    "deleted_app_logs": N_("app log rows to delete"),
+    "deleted_job_runs": N_("job runs to delete"),
+    "deleted_log_files": N_("log files to delete"),
+    "deleted_log_bytes": N_("log bytes to delete"),
+}
+
+
+def format_counts(summary: Mapping[str, Any] | None, *, planned: bool = False) -> str:
+    """Render ``{"examined": 3, "deleted": 2}`` as ``examined 3, deleted 2`` (``to delete 2`` when ``planned``)."""
     if not summary:
         return _("no counts")
     parts = []
     for key, value in summary.items():
         if isinstance(value, dict | list):
             continue
-        label = _(KEY_LABELS[key]) if key in KEY_LABELS else key.replace("_", " ")
+        if planned and key in PLANNED_LABELS:
+            label = _(PLANNED_LABELS[key])
+        else:
+            label = _(KEY_LABELS[key]) if key in KEY_LABELS else key.replace("_", " ")
         parts.append(f"{label} {value}")
-    text = ", ".join(parts) if parts else _("no counts")
-    return _("dry run, would change: {counts}").format(counts=text) if dry_run else text
+    return ", ".join(parts) if parts else _("no counts")
+
+
+def format_summary(summary: Mapping[str, Any] | None, *, dry_run: bool = False) -> str:
+    """Render a run's summary; a dry run's reads ``dry run: examined 3, to delete 2``."""
+    text = format_counts(summary, planned=dry_run)
+    return _("dry run: {counts}").format(counts=text) if dry_run else text

@@ -12,7 +12,7 @@ from console.format import decimal, duration, job_settings, short_time, trigger_
 from console.i18n import set_language
 from jobs.registry import JOBS, JOBS_BY_ID
 from jobs.settings import Settings
-from jobs.summary import KEY_LABELS, format_summary
+from jobs.summary import KEY_LABELS, format_counts, format_summary
 from tests import ui_support
 
 # One key of each kind the jobs return; every key of jobs/*.py is in KEY_LABELS.
@@ -76,3 +76,15 @@ def test_english_decimal_and_month_first() -> None:
     assert decimal(1.25, 2) == "1.25"
     assert duration(0.4) == "0.4 s"
     assert short_time(datetime(2026, 6, 17, 10, 0, tzinfo=UTC), ZoneInfo("Europe/Bucharest")) == "06-17 13:00 +03:00"
+
+
+def test_dry_run_counts_read_as_planned() -> None:
+    summary = {"examined": 3, "deleted": 2, "deleted_messages": 9}
+    assert format_summary(summary) == "examined 3, deleted 2, messages deleted 9"
+    assert format_summary(summary, dry_run=True) == "dry run: examined 3, to delete 2, messages to delete 9"
+    assert format_counts(summary, planned=True) == "examined 3, to delete 2, messages to delete 9"
+
+
+def test_dry_run_counts_romanian(romanian: None) -> None:
+    assert format_counts({"deleted": 2}, planned=True) == "de șters 2"
+    assert format_summary({"deleted": 2}, dry_run=True) == "simulare: de șters 2"

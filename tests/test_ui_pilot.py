@@ -105,7 +105,7 @@ async def test_destructive_run_confirmed_after_dry_run(tmp_path: Path) -> None:
         await wait_for(lambda: isinstance(app.screen, ConfirmRunScreen), pilot)
         preview = runs_of(app, "cleanup-sessions")
         assert [run.dry_run for run in preview] == [True]
-        assert "deleted 2" in str(app.screen.query_one("#dialog-preview").render())
+        assert "to delete 2" in str(app.screen.query_one("#dialog-preview").render())
 
         await pilot.press("y")
         await wait_for(lambda: len(runs_of(app, "cleanup-sessions")) == 2

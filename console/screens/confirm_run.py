@@ -15,7 +15,7 @@ from console.format import job_settings, local_time
 from console.i18n import N_, _
 from jobs.records import RunRecord
 from jobs.registry import JobSpec
-from jobs.summary import format_summary
+from jobs.summary import format_counts
 
 if TYPE_CHECKING:
     from console.app import CronConsoleApp
@@ -49,7 +49,7 @@ class ConfirmRunScreen(ModalScreen[bool]):
                     id="dialog-settings", markup=False)
             yield Static(_("The dry run at {time} found: {summary}").format(
                 time=local_time(self.preview.started_at, zone, seconds=True),
-                summary=format_summary(self.preview.summary)), id="dialog-preview", markup=False)
+                summary=format_counts(self.preview.summary, planned=True)), id="dialog-preview", markup=False)
             yield Static(_("This job deletes data, and deleted rows cannot be restored. The real run "
                            "deletes what matches when it runs, so its counts can differ slightly from "
                            "the dry run's."), id="dialog-warning")

@@ -27,7 +27,7 @@ from console.i18n import N_, _, current_language, ngettext
 from console.messages import JobsChanged, RunEnded
 from jobs.cron import describe
 from jobs.records import RunRecord
-from jobs.summary import format_summary
+from jobs.summary import format_counts, format_summary
 from storage.db import from_db
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class JobDetailsScreen(Screen[None]):
         for run in self.runs:
             label = status_label(run.status) + (_(" (dry run)") if run.dry_run else "")
             table.add_row(short_time(run.started_at, engine.zone), label, duration(run.duration_seconds),
-                          trigger_label(run.trigger), format_summary(run.summary, dry_run=run.dry_run),
+                          trigger_label(run.trigger), format_counts(run.summary, planned=run.dry_run),
                           key=str(run.id))
         finished = [run.duration_seconds for run in reversed(self.runs) if run.duration_seconds is not None]
         self.query_one("#durations", Sparkline).data = finished
