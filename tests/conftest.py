@@ -126,3 +126,16 @@ def make_context(settings: Settings, database: Database, clock: FakeClock) -> Ca
         )
 
     return build
+
+
+@pytest.fixture
+def ui_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Give the console a fixed process identity and reset the slow stand-in job's events."""
+    from jobs import records
+    from tests import ui_support
+
+    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
+    ui_support.slow_started.clear()
+    ui_support.slow_release.clear()
+    yield
+    ui_support.slow_release.set()

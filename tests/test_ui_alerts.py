@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +21,7 @@ from jobs import records
 from jobs.records import AlertRecord
 from storage.models import Alert
 from tests import ui_support
+from tests.ui_support import wait_for
 
 SIZE = (80, 24)
 LANGUAGES = ("en", "ro")
@@ -37,19 +36,7 @@ LONG_MESSAGE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
-    yield
-
-
-async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds, and fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
+pytestmark = pytest.mark.usefixtures("ui_identity")
 
 
 def add_long_alert(app: CronConsoleApp, message: str = LONG_MESSAGE) -> None:

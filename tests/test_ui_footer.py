@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,19 +15,11 @@ from console.screens.details import HIDDEN_WHEN_NARROW, JobDetailsScreen
 from console.screens.help import HelpScreen
 from console.widgets.job_table import JobTable
 from tests import ui_support
+from tests.ui_support import wait_for
 
 LANGUAGES = ("en", "ro")
 # Keys the narrow footer of the details screen shows: back, run, dry run, pause, schedule, help and quit.
 NARROW_KEYS = {"escape", "r", "d", "p", "e", "question_mark", "q"}
-
-
-async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
 
 
 async def open_details(app: CronConsoleApp, pilot: Pilot[None], job_id: str) -> JobDetailsScreen:

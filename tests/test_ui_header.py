@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
 from textual.color import Color
-from textual.pilot import Pilot
 
 from console.screens.alerts import AlertsScreen
 from console.widgets.status_header import StatusHeader
-from jobs import records
 from tests import ui_support
+from tests.ui_support import wait_for
 
 
 class HeaderApp(App[None]):
@@ -31,18 +28,7 @@ def rendered(header: StatusHeader) -> str:
     return header.render().plain
 
 
-@pytest.fixture(autouse=True)
-def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
-    yield
-
-
-async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.05)
+pytestmark = pytest.mark.usefixtures("ui_identity")
 
 
 async def test_wide_header_shows_every_part() -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
 from textual.pilot import Pilot
 from textual.widgets import Button, Footer, Input, TabbedContent
 from textual.widgets._footer import FooterKey
@@ -20,56 +17,13 @@ from console.screens.help import HelpScreen
 from console.screens.main import MainScreen
 from console.screens.quit import QuitScreen
 from console.screens.schedule_editor import ScheduleEditorScreen
-from console.widgets.job_table import JobTable
-from jobs import records
-from storage.models import JobRun, JobSetting
 from tests import ui_support
+from tests.ui_support import job_setting, job_table, manual_runs, start, wait_for
 
 SIZE = (100, 30)
 
 
-@pytest.fixture(autouse=True)
-def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
-    ui_support.slow_started.clear()
-    ui_support.slow_release.clear()
-    yield
-    ui_support.slow_release.set()
-
-
-async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
-
-
-def runs_of(app: CronConsoleApp, job_id: str) -> list[JobRun]:
-    with app.engine.database.session() as session:
-        return list(session.exec(select(JobRun).where(JobRun.job_id == job_id, JobRun.trigger == "manual")
-                                 .order_by(col(JobRun.id))).all())
-
-
-def job_setting(app: CronConsoleApp, job_id: str) -> JobSetting | None:
-    with app.engine.database.session() as session:
-        return session.get(JobSetting, job_id)
-
-
-def table(app: CronConsoleApp) -> JobTable:
-    return app.screen.query_one("#jobs", JobTable)
-
-
-async def start(app: CronConsoleApp, pilot: Pilot[None], job_id: str | None = None) -> None:
-    """Wait for the engine and for the job table's rows, which may be mounted after the first frame."""
-    await ui_support.wait_until_ready(app)
-    await wait_for(lambda: bool(app.screen.query(JobTable)) and table(app).row_count > 0, pilot)
-    await pilot.pause()
-    if job_id is not None:
-        table(app).select_job(job_id)
-        await pilot.pause()
-        assert table(app).selected_job_id == job_id
+pytestmark = pytest.mark.usefixtures("ui_identity")
 
 
 def footer_key(app: CronConsoleApp, key: str) -> FooterKey:
@@ -81,7 +35,7 @@ def footer_key(app: CronConsoleApp, key: str) -> FooterKey:
 
 async def click_row(app: CronConsoleApp, pilot: Pilot[None], row_index: int) -> None:
     """Click the first cell of the table's row ``row_index``, counted from the top with no scrolling."""
-    jobs = table(app)
+    jobs = job_table(app)
     assert jobs.scroll_y == 0
     # The border and padding (the gutter), then the header, then one line per row.
     offset = (3, jobs.styles.gutter.top + jobs.header_height + row_index)
@@ -103,13 +57,13 @@ async def test_row_click_moves_cursor(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        assert table(app).cursor_row == 0
-        target = str(table(app).ordered_rows[4].key.value)
+        assert job_table(app).cursor_row == 0
+        target = str(job_table(app).ordered_rows[4].key.value)
 
         await click_row(app, pilot, 4)
 
-        assert table(app).cursor_row == 4
-        assert table(app).selected_job_id == target
+        assert job_table(app).cursor_row == 4
+        assert job_table(app).selected_job_id == target
         assert isinstance(app.screen, MainScreen)
 
 
@@ -117,7 +71,7 @@ async def test_second_row_click_opens_details(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        target = str(table(app).ordered_rows[2].key.value)
+        target = str(job_table(app).ordered_rows[2].key.value)
 
         await click_row(app, pilot, 2)
         await click_row(app, pilot, 2)
@@ -134,9 +88,9 @@ async def test_footer_pause_click_persists(tmp_path: Path) -> None:
         assert await pilot.click(footer_key(app, "p"))
 
         await wait_for(lambda: (setting := job_setting(app, "backup-data")) is not None and setting.paused, pilot)
-        await wait_for(lambda: "paused" in str(table(app).get_cell("backup-data", "state")), pilot)
+        await wait_for(lambda: "paused" in str(job_table(app).get_cell("backup-data", "state")), pilot)
         assert app.engine.job("backup-data").paused
-        assert table(app).selected_job_id == "backup-data"
+        assert job_table(app).selected_job_id == "backup-data"
 
 
 async def test_footer_pause_click_at_80_columns(tmp_path: Path) -> None:
@@ -174,7 +128,7 @@ async def test_details_back_click_returns_to_jobs(tmp_path: Path) -> None:
         assert await pilot.click(footer_key(app, "escape"))
 
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
-        assert table(app).selected_job_id == "cleanup-sessions"
+        assert job_table(app).selected_job_id == "cleanup-sessions"
 
 
 async def test_details_footer_pause_click_persists(tmp_path: Path) -> None:
@@ -206,13 +160,13 @@ async def test_confirm_button_click_runs_job(tmp_path: Path) -> None:
         await start(app, pilot, "cleanup-sessions")
         await pilot.press("r")
         await wait_for(lambda: isinstance(app.screen, ConfirmRunScreen), pilot)
-        assert [run.dry_run for run in runs_of(app, "cleanup-sessions")] == [True]
+        assert [run.dry_run for run in manual_runs(app, "cleanup-sessions")] == [True]
 
         assert await pilot.click(app.screen.query_one("#confirm", Button))
 
-        await wait_for(lambda: len(runs_of(app, "cleanup-sessions")) == 2
-                       and runs_of(app, "cleanup-sessions")[1].status == "succeeded", pilot)
-        assert runs_of(app, "cleanup-sessions")[1].dry_run is False
+        await wait_for(lambda: len(manual_runs(app, "cleanup-sessions")) == 2
+                       and manual_runs(app, "cleanup-sessions")[1].status == "succeeded", pilot)
+        assert manual_runs(app, "cleanup-sessions")[1].dry_run is False
         assert isinstance(app.screen, MainScreen)
 
 
@@ -227,7 +181,7 @@ async def test_cancel_button_click_runs_nothing(tmp_path: Path) -> None:
 
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
         await pilot.pause(0.2)
-        assert [run.dry_run for run in runs_of(app, "cleanup-old-messages")] == [True]
+        assert [run.dry_run for run in manual_runs(app, "cleanup-old-messages")] == [True]
 
 
 @pytest.mark.parametrize("size", [(80, 24), SIZE], ids=["80x24", "100x30"])
@@ -263,9 +217,9 @@ async def test_quit_stay_click_keeps_running(tmp_path: Path) -> None:
 
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
         assert app.is_running
-        assert runs_of(app, "optimize-database")[-1].status == "running"
+        assert manual_runs(app, "optimize-database")[-1].status == "running"
         ui_support.slow_release.set()
-        await wait_for(lambda: runs_of(app, "optimize-database")[-1].status == "succeeded", pilot)
+        await wait_for(lambda: manual_runs(app, "optimize-database")[-1].status == "succeeded", pilot)
 
 
 async def test_quit_cancel_click_cancels_jobs(tmp_path: Path) -> None:
@@ -280,4 +234,4 @@ async def test_quit_cancel_click_cancels_jobs(tmp_path: Path) -> None:
         assert await pilot.click(app.screen.query_one("#cancel", Button))
 
         await wait_for(lambda: not app.is_running, pilot)
-    assert runs_of(app, "optimize-database")[-1].status == "cancelled"
+    assert manual_runs(app, "optimize-database")[-1].status == "cancelled"

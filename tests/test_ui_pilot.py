@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,56 +20,16 @@ from console.screens.help import HelpScreen
 from console.screens.main import MainScreen
 from console.screens.quit import QuitScreen
 from console.screens.schedule_editor import ScheduleEditorScreen
-from console.widgets.job_table import JobTable
 from console.widgets.log_pane import LogPane
-from jobs import records
 from storage.db import Database
-from storage.models import Alert, JobRun, JobSetting
+from storage.models import Alert
 from tests import ui_support
+from tests.ui_support import job_setting, job_table, manual_runs, start, wait_for
 
 SIZE = (100, 30)
 
 
-@pytest.fixture(autouse=True)
-def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
-    ui_support.slow_started.clear()
-    ui_support.slow_release.clear()
-    yield
-    ui_support.slow_release.set()
-
-
-async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.02)
-
-
-def runs_of(app: CronConsoleApp, job_id: str) -> list[JobRun]:
-    with app.engine.database.session() as session:
-        return list(session.exec(select(JobRun).where(JobRun.job_id == job_id, JobRun.trigger == "manual")
-                                 .order_by(col(JobRun.id))).all())
-
-
-def job_setting(app: CronConsoleApp, job_id: str) -> JobSetting | None:
-    with app.engine.database.session() as session:
-        return session.get(JobSetting, job_id)
-
-
-def table(app: CronConsoleApp) -> JobTable:
-    return app.screen.query_one(JobTable)
-
-
-async def start(app: CronConsoleApp, pilot: Pilot[None], job_id: str | None = None) -> None:
-    await ui_support.wait_until_ready(app)
-    await pilot.pause()
-    if job_id is not None:
-        table(app).select_job(job_id)
-        await pilot.pause()
-        assert table(app).selected_job_id == job_id
+pytestmark = pytest.mark.usefixtures("ui_identity")
 
 
 async def test_run_key_records_manual_run(tmp_path: Path) -> None:
@@ -78,12 +37,12 @@ async def test_run_key_records_manual_run(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot, "check-inactive-sessions")
         await pilot.press("r")
-        await wait_for(lambda: any(run.status == "succeeded" for run in runs_of(app, "check-inactive-sessions")),
+        await wait_for(lambda: any(run.status == "succeeded" for run in manual_runs(app, "check-inactive-sessions")),
                        pilot)
-        run = runs_of(app, "check-inactive-sessions")[-1]
+        run = manual_runs(app, "check-inactive-sessions")[-1]
         assert run.requested_by == app.user
         assert run.dry_run is False
-        assert table(app).selected_job_id == "check-inactive-sessions"
+        assert job_table(app).selected_job_id == "check-inactive-sessions"
 
 
 async def test_dry_run_key_records_dry_run(tmp_path: Path) -> None:
@@ -91,9 +50,9 @@ async def test_dry_run_key_records_dry_run(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot, "cleanup-sessions")
         await pilot.press("d")
-        await wait_for(lambda: len(runs_of(app, "cleanup-sessions")) == 1
-                       and runs_of(app, "cleanup-sessions")[0].status == "succeeded", pilot)
-        assert runs_of(app, "cleanup-sessions")[0].dry_run is True
+        await wait_for(lambda: len(manual_runs(app, "cleanup-sessions")) == 1
+                       and manual_runs(app, "cleanup-sessions")[0].status == "succeeded", pilot)
+        assert manual_runs(app, "cleanup-sessions")[0].dry_run is True
         assert not isinstance(app.screen, ConfirmRunScreen)
 
 
@@ -103,14 +62,14 @@ async def test_destructive_run_confirmed_after_dry_run(tmp_path: Path) -> None:
         await start(app, pilot, "cleanup-sessions")
         await pilot.press("r")
         await wait_for(lambda: isinstance(app.screen, ConfirmRunScreen), pilot)
-        preview = runs_of(app, "cleanup-sessions")
+        preview = manual_runs(app, "cleanup-sessions")
         assert [run.dry_run for run in preview] == [True]
         assert "to delete 2" in str(app.screen.query_one("#dialog-preview").render())
 
         await pilot.press("y")
-        await wait_for(lambda: len(runs_of(app, "cleanup-sessions")) == 2
-                       and runs_of(app, "cleanup-sessions")[1].status == "succeeded", pilot)
-        assert runs_of(app, "cleanup-sessions")[1].dry_run is False
+        await wait_for(lambda: len(manual_runs(app, "cleanup-sessions")) == 2
+                       and manual_runs(app, "cleanup-sessions")[1].status == "succeeded", pilot)
+        assert manual_runs(app, "cleanup-sessions")[1].dry_run is False
 
 
 async def test_destructive_run_declined_runs_nothing(tmp_path: Path) -> None:
@@ -122,7 +81,7 @@ async def test_destructive_run_declined_runs_nothing(tmp_path: Path) -> None:
         await pilot.press("n")
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
         await pilot.pause(0.2)
-        assert [run.dry_run for run in runs_of(app, "cleanup-old-messages")] == [True]
+        assert [run.dry_run for run in manual_runs(app, "cleanup-old-messages")] == [True]
 
 
 async def test_pause_key_persists_and_resumes(tmp_path: Path) -> None:
@@ -131,8 +90,8 @@ async def test_pause_key_persists_and_resumes(tmp_path: Path) -> None:
         await start(app, pilot, "backup-data")
         await pilot.press("p")
         await wait_for(lambda: (setting := job_setting(app, "backup-data")) is not None and setting.paused, pilot)
-        await wait_for(lambda: "paused" in str(table(app).get_cell("backup-data", "state")), pilot)
-        assert table(app).selected_job_id == "backup-data"
+        await wait_for(lambda: "paused" in str(job_table(app).get_cell("backup-data", "state")), pilot)
+        assert job_table(app).selected_job_id == "backup-data"
 
         await pilot.press("p")
         await wait_for(lambda: not job_setting(app, "backup-data").paused, pilot)  # type: ignore[union-attr]
@@ -170,7 +129,7 @@ async def test_schedule_reset_to_default(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        table(app).select_job("daily-report")
+        job_table(app).select_job("daily-report")
         await pilot.pause()
         assert app.engine.job("daily-report").schedule == "0 7 * * 1-5"
         await pilot.press("e")
@@ -191,7 +150,7 @@ async def test_read_only_console_refuses_changes(tmp_path: Path) -> None:
         await pilot.press("r", "d", "p", "e")
         await pilot.pause(0.3)
         assert isinstance(app.screen, MainScreen)
-        assert runs_of(app, "check-inactive-sessions") == []
+        assert manual_runs(app, "check-inactive-sessions") == []
         assert job_setting(app, "check-inactive-sessions") is None
 
         footer_keys = {key.key for key in app.screen.query(FooterKey)}
@@ -237,14 +196,14 @@ async def test_filter_keeps_matching_rows(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        assert table(app).row_count == 16
+        assert job_table(app).row_count == 16
         await pilot.press("slash", *"cleanup-old")
         await pilot.pause()
-        visible = {str(row.key.value) for row in table(app).ordered_rows}
+        visible = {str(row.key.value) for row in job_table(app).ordered_rows}
         assert visible == {"cleanup-old-messages", "cleanup-old-logs", "cleanup-old-sessions"}
         await pilot.press("escape")
         await pilot.pause()
-        assert table(app).row_count == 16
+        assert job_table(app).row_count == 16
 
 
 async def test_details_screen_shows_history(tmp_path: Path) -> None:
@@ -294,23 +253,23 @@ async def test_ui_responsive_during_slow_job(tmp_path: Path) -> None:
         await start(app, pilot, "optimize-database")
         await pilot.press("r")
         await asyncio.to_thread(ui_support.slow_started.wait, 5)
-        await wait_for(lambda: "running" in str(table(app).get_cell("optimize-database", "state")), pilot)
+        await wait_for(lambda: "running" in str(job_table(app).get_cell("optimize-database", "state")), pilot)
 
         # Keys still act at once while the job's worker thread runs.
         started = time.monotonic()
         await pilot.press("slash", *"optimize")
         await pilot.pause()
-        assert table(app).row_count == 1
+        assert job_table(app).row_count == 1
         await pilot.press("escape", "l")
         assert app.screen.query_one(LogPane).min_level == 30
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert time.monotonic() - started < 3.0
-        assert runs_of(app, "optimize-database")[-1].status == "running"
+        assert manual_runs(app, "optimize-database")[-1].status == "running"
 
         ui_support.slow_release.set()
-        await wait_for(lambda: runs_of(app, "optimize-database")[-1].status == "succeeded", pilot)
+        await wait_for(lambda: manual_runs(app, "optimize-database")[-1].status == "succeeded", pilot)
 
 
 async def test_quit_while_running_cancels(tmp_path: Path) -> None:
@@ -323,7 +282,7 @@ async def test_quit_while_running_cancels(tmp_path: Path) -> None:
         await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
         await pilot.press("c")
         await wait_for(lambda: not app.is_running, pilot)
-    assert runs_of(app, "optimize-database")[-1].status == "cancelled"
+    assert manual_runs(app, "optimize-database")[-1].status == "cancelled"
 
 
 async def test_quit_dialog_stay_keeps_running(tmp_path: Path) -> None:
@@ -338,7 +297,7 @@ async def test_quit_dialog_stay_keeps_running(tmp_path: Path) -> None:
         assert isinstance(app.screen, MainScreen)
         assert app.is_running
         ui_support.slow_release.set()
-        await wait_for(lambda: runs_of(app, "optimize-database")[-1].status == "succeeded", pilot)
+        await wait_for(lambda: manual_runs(app, "optimize-database")[-1].status == "succeeded", pilot)
 
 
 def keys_of(text: str) -> list[str]:
@@ -381,7 +340,7 @@ async def test_filter_keys_pressed_without_pause(tmp_path: Path) -> None:
         await start(app, pilot)
         await pilot.press("slash", *"cleanup", *["backspace"] * 7, *"backup")
         assert app.screen.query_one("#job-filter", Input).value == "backup"
-        visible = {str(row.key.value) for row in table(app).ordered_rows}
+        visible = {str(row.key.value) for row in job_table(app).ordered_rows}
         assert visible == {"backup-data"}
 
 
@@ -395,7 +354,7 @@ async def test_filter_keys_sent_in_one_burst(tmp_path: Path) -> None:
         await wait_for(lambda: field.value == "backup", pilot, timeout=2)
         await pilot.pause(0.1)
         assert field.value == "backup"
-        assert {str(row.key.value) for row in table(app).ordered_rows} == {"backup-data"}
+        assert {str(row.key.value) for row in job_table(app).ordered_rows} == {"backup-data"}
 
 
 async def test_quit_dialog_closes_when_runs_end(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,30 +16,16 @@ from sqlmodel import select as sql_select
 from textual.pilot import Pilot
 
 from console.app import CronConsoleApp
-from jobs import records
 from storage.db import Database
 from storage.models import Instance, JobRun
 from tests import ui_support
+from tests.ui_support import wait_for
 
 SIZE = (100, 30)
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
-    ui_support.slow_started.clear()
-    ui_support.slow_release.clear()
-    yield
-    ui_support.slow_release.set()
-
-
-async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await pilot.pause(0.05)
+pytestmark = pytest.mark.usefixtures("ui_identity")
 
 
 def last_run(app: CronConsoleApp, job_id: str) -> JobRun:

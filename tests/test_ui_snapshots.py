@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ from console.widgets import gauges
 from console.widgets.gauges import FixedSampler, ResourceGauges
 from console.widgets.job_table import JobTable
 from console.widgets.log_pane import LogPane
-from jobs import records
 from tests import ui_support
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
@@ -32,14 +31,9 @@ Navigate = Callable[[CronConsoleApp, Pilot[None]], Awaitable[None]]
 
 
 @pytest.fixture(autouse=True)
-def _fixed_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(records, "current_process", lambda _instance: ui_support.FIXED_IDENTITY)
+def _single_gauge_sample(ui_identity: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # One sample only: a second one, taken or not depending on how long a test runs, adds a bar.
     monkeypatch.setattr(gauges, "SAMPLE_INTERVAL_SECONDS", 3600.0)
-    ui_support.slow_started.clear()
-    ui_support.slow_release.clear()
-    yield
-    ui_support.slow_release.set()
 
 
 def gauges_sampled(app: CronConsoleApp) -> bool:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
+from sqlmodel import col, select
+from textual.pilot import Pilot
 
 from console.app import CronConsoleApp, build_app
 from console.screens.main import MainScreen
 from console.widgets.gauges import FixedSampler, ResourceSample
+from console.widgets.job_table import JobTable
 from jobs import records
 from jobs.clock import FakeClock
 from jobs.context import JobContext, Summary
@@ -28,6 +32,7 @@ from jobs.records import ProcessIdentity
 from jobs.registry import JOBS, JobSpec
 from jobs.settings import Settings
 from storage.db import Database
+from storage.models import JobRun, JobSetting
 
 # A Wednesday in summer time (Europe/Bucharest is UTC+3), far from either DST change.
 NOW = datetime(2026, 6, 17, 10, 0, tzinfo=UTC)
@@ -196,3 +201,39 @@ def send_keys_at_once(app: CronConsoleApp, keys: Iterable[str]) -> None:
         event = events.Key(key, character)
         event.set_sender(app)
         app._driver.send_message(event)
+
+
+async def wait_for(condition: Callable[[], bool], pilot: Pilot[None], timeout: float = 10.0) -> None:
+    """Let the app run until ``condition`` is true, and fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.02)
+
+
+def job_table(app: CronConsoleApp) -> JobTable:
+    return app.screen.query_one(JobTable)
+
+
+async def start(app: CronConsoleApp, pilot: Pilot[None], job_id: str | None = None) -> None:
+    """Wait for the engine and the job table's rows, then put the cursor on ``job_id`` if given."""
+    await wait_until_ready(app)
+    await wait_for(lambda: bool(app.screen.query(JobTable)) and job_table(app).row_count > 0, pilot)
+    await pilot.pause()
+    if job_id is not None:
+        job_table(app).select_job(job_id)
+        await pilot.pause()
+        assert job_table(app).selected_job_id == job_id
+
+
+def manual_runs(app: CronConsoleApp, job_id: str) -> list[JobRun]:
+    """Return the runs of ``job_id`` started by hand, oldest first."""
+    with app.engine.database.session() as session:
+        return list(session.exec(select(JobRun).where(JobRun.job_id == job_id, JobRun.trigger == "manual")
+                                 .order_by(col(JobRun.id))).all())
+
+
+def job_setting(app: CronConsoleApp, job_id: str) -> JobSetting | None:
+    with app.engine.database.session() as session:
+        return session.get(JobSetting, job_id)
