@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,9 @@ from console.screens.confirm_run import ConfirmRunScreen
 from console.screens.details import JobDetailsScreen
 from console.screens.help import HelpScreen
 from console.screens.main import MainScreen
-from console.screens.quit import QuitScreen
 from console.screens.schedule_editor import ScheduleEditorScreen
 from tests import ui_support
-from tests.ui_support import job_setting, job_table, manual_runs, start, wait_for
+from tests.ui_support import job_setting, job_table, manual_runs, open_quit_dialog, start, wait_for
 
 SIZE = (100, 30)
 
@@ -80,9 +78,10 @@ async def test_second_row_click_opens_details(tmp_path: Path) -> None:
         assert app.screen.job_id == target  # type: ignore[attr-defined]
 
 
-async def test_footer_pause_click_persists(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["100x30", "80x24"])
+async def test_footer_pause_click_persists(tmp_path: Path, size: tuple[int, int]) -> None:
     app = ui_support.make_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await start(app, pilot, "backup-data")
 
         assert await pilot.click(footer_key(app, "p"))
@@ -91,16 +90,6 @@ async def test_footer_pause_click_persists(tmp_path: Path) -> None:
         await wait_for(lambda: "paused" in str(job_table(app).get_cell("backup-data", "state")), pilot)
         assert app.engine.job("backup-data").paused
         assert job_table(app).selected_job_id == "backup-data"
-
-
-async def test_footer_pause_click_at_80_columns(tmp_path: Path) -> None:
-    app = ui_support.make_app(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await start(app, pilot, "backup-data")
-
-        assert await pilot.click(footer_key(app, "p"))
-
-        await wait_for(lambda: (setting := job_setting(app, "backup-data")) is not None and setting.paused, pilot)
 
 
 async def test_details_tab_clicks_switch_tabs(tmp_path: Path) -> None:
@@ -207,11 +196,7 @@ async def test_editor_save_click_persists(tmp_path: Path, size: tuple[int, int])
 async def test_quit_stay_click_keeps_running(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path, slow=["optimize-database"])
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, "optimize-database")
-        await pilot.press("r")
-        await asyncio.to_thread(ui_support.slow_started.wait, 5)
-        await pilot.press("q")
-        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        await open_quit_dialog(app, pilot, "optimize-database")
 
         assert await pilot.click(app.screen.query_one("#stay", Button))
 
@@ -225,11 +210,7 @@ async def test_quit_stay_click_keeps_running(tmp_path: Path) -> None:
 async def test_quit_cancel_click_cancels_jobs(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path, slow=["optimize-database"])
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, "optimize-database")
-        await pilot.press("r")
-        await asyncio.to_thread(ui_support.slow_started.wait, 5)
-        await pilot.press("q")
-        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        await open_quit_dialog(app, pilot, "optimize-database")
 
         assert await pilot.click(app.screen.query_one("#cancel", Button))
 

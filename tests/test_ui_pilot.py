@@ -18,13 +18,12 @@ from console.screens.confirm_run import ConfirmRunScreen
 from console.screens.details import JobDetailsScreen
 from console.screens.help import HelpScreen
 from console.screens.main import MainScreen
-from console.screens.quit import QuitScreen
 from console.screens.schedule_editor import ScheduleEditorScreen
 from console.widgets.log_pane import LogPane
 from storage.db import Database
 from storage.models import Alert
 from tests import ui_support
-from tests.ui_support import job_setting, job_table, manual_runs, start, wait_for
+from tests.ui_support import job_setting, job_table, manual_runs, open_quit_dialog, start, wait_for
 
 SIZE = (100, 30)
 
@@ -275,11 +274,7 @@ async def test_ui_responsive_during_slow_job(tmp_path: Path) -> None:
 async def test_quit_while_running_cancels(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path, slow=["optimize-database"])
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, "optimize-database")
-        await pilot.press("r")
-        await asyncio.to_thread(ui_support.slow_started.wait, 5)
-        await pilot.press("q")
-        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        await open_quit_dialog(app, pilot, "optimize-database")
         await pilot.press("c")
         await wait_for(lambda: not app.is_running, pilot)
     assert manual_runs(app, "optimize-database")[-1].status == "cancelled"
@@ -288,11 +283,7 @@ async def test_quit_while_running_cancels(tmp_path: Path) -> None:
 async def test_quit_dialog_stay_keeps_running(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path, slow=["optimize-database"])
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, "optimize-database")
-        await pilot.press("r")
-        await asyncio.to_thread(ui_support.slow_started.wait, 5)
-        await pilot.press("q")
-        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        await open_quit_dialog(app, pilot, "optimize-database")
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
         assert app.is_running
@@ -360,11 +351,7 @@ async def test_filter_keys_sent_in_one_burst(tmp_path: Path) -> None:
 async def test_quit_dialog_closes_when_runs_end(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path, slow=["optimize-database"])
     async with app.run_test(size=SIZE) as pilot:
-        await start(app, pilot, "optimize-database")
-        await pilot.press("r")
-        await asyncio.to_thread(ui_support.slow_started.wait, 5)
-        await pilot.press("q")
-        await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
+        await open_quit_dialog(app, pilot, "optimize-database")
         ui_support.slow_release.set()
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
         assert app.is_running

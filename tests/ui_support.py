@@ -21,6 +21,7 @@ from textual.pilot import Pilot
 
 from console.app import CronConsoleApp, build_app
 from console.screens.main import MainScreen
+from console.screens.quit import QuitScreen
 from console.widgets.gauges import FixedSampler, ResourceSample
 from console.widgets.job_table import JobTable
 from jobs import records
@@ -225,6 +226,15 @@ async def start(app: CronConsoleApp, pilot: Pilot[None], job_id: str | None = No
         job_table(app).select_job(job_id)
         await pilot.pause()
         assert job_table(app).selected_job_id == job_id
+
+
+async def open_quit_dialog(app: CronConsoleApp, pilot: Pilot[None], job_id: str) -> None:
+    """Run the slow stand-in ``job_id`` from the job table, then press q while it runs."""
+    await start(app, pilot, job_id)
+    await pilot.press("r")
+    await asyncio.to_thread(slow_started.wait, 5)
+    await pilot.press("q")
+    await wait_for(lambda: isinstance(app.screen, QuitScreen), pilot)
 
 
 def manual_runs(app: CronConsoleApp, job_id: str) -> list[JobRun]:
