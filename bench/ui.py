@@ -8,9 +8,9 @@ Run with ``.venv/bin/python bench/ui.py`` from the repository root. It prints:
 (b) the time from building the app to its first frame under ``run_test()``,
     for the console and for a bare Textual app (goal: at most 1.5 times).
     The console's first frame contains the header and the footer. The job
-    table, the gauges and the log pane mount right after it, and the jobs are
-    listed once the engine has read the database, so the script also prints
-    the times to the complete screen and to the job list.
+    table, the gauges and the log pane mount right after it. The jobs are
+    listed once the engine has read the database. The script prints the
+    times to the complete screen and to the job list too.
 (c) how late the scheduler starts 16 jobs due every second while the log
     pane receives 2,000 records a second. The same jobs also run in a bare
     APScheduler ``AsyncIOScheduler`` (goal: p99 under 20 ms, no run skipped).

@@ -204,8 +204,8 @@ class CronConsoleApp(App[None]):
         if isinstance(event, AlertRaised | AlertAcknowledged):
             self._broadcast(AlertsChanged)
             if isinstance(event, AlertRaised):
-                # A run may raise many alerts at once (one per expired credential, say); they
-                # are gathered for a moment and shown as one notification per job.
+                # A run may raise many alerts at once, for example one per expired credential.
+                # They are gathered for a moment and shown as one notification per job.
                 if not self._new_alerts:
                     self.set_timer(ALERT_NOTICE_DELAY_SECONDS, self._notify_new_alerts)
                 self._new_alerts.append(event)

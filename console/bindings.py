@@ -82,7 +82,7 @@ def fit_footer(screen: Screen[Any], all_bindings: BindingsMap, hidden_when_narro
     screen.refresh_bindings()
 
 
-# Screen actions that change something; a read-only console hides their keys.
+# Screen actions that change something. A read-only console hides their keys.
 CHANGING_ACTIONS = frozenset({"run_job", "dry_run", "toggle_pause", "edit_schedule", "acknowledge", "acknowledge_all"})
 
 

@@ -87,7 +87,7 @@ KEY_LABELS = {
 }
 
 
-# A dry run counts what a real run would change; under these keys its counts are worded as planned.
+# A dry run counts what a real run would change, so under these keys its counts are worded as planned.
 PLANNED_LABELS = {
     "changed": N_("to change"),
     "deleted": N_("to delete"),
@@ -118,6 +118,6 @@ def format_counts(summary: Mapping[str, Any] | None, *, planned: bool = False) -
 
 
 def format_summary(summary: Mapping[str, Any] | None, *, dry_run: bool = False) -> str:
-    """Render a run's summary; a dry run's reads ``dry run: examined 3, to delete 2``."""
+    """Render a run's summary. A dry run's summary reads ``dry run: examined 3, to delete 2``."""
     text = format_counts(summary, planned=dry_run)
     return _("dry run: {counts}").format(counts=text) if dry_run else text

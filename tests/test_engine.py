@@ -92,7 +92,7 @@ async def test_manual_run_recorded_with_summary(engine: Engine, database: Databa
     assert engine.job("cleanup-sessions").success_rate == 1.0
 
 
-async def test_provider_clients_built_on_first_run_that_needs_them(engine: Engine) -> None:
+async def test_provider_clients_built_on_demand(engine: Engine) -> None:
     assert engine.providers is None, "starting the engine builds no HTTP client"
     await engine.run_job("cleanup-sessions")
     assert engine.providers is None, "a database job builds no HTTP client"

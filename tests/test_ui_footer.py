@@ -80,9 +80,9 @@ async def test_details_narrow_footer_hidden_keys_work(tmp_path: Path) -> None:
     app = ui_support.make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_details(app, pilot, "cleanup-sessions")
-        shown = {key.key for key in footer_keys(screen)}
-        assert "o" not in shown
-        assert "h" not in shown
+        visible_keys = {key.key for key in footer_keys(screen)}
+        assert "o" not in visible_keys
+        assert "h" not in visible_keys
         assert not any(key.has_class("-command-palette") for key in footer_keys(screen))
 
         await pilot.press("h")

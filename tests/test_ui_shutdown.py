@@ -71,7 +71,7 @@ async def test_signal_cancels_runs_and_exits(tmp_path: Path, number: signal.Sign
 
 
 def read_until(master: int, marker: bytes, timeout: float) -> bytes:
-    """Read the terminal's output until ``marker`` appears; fail after ``timeout`` seconds."""
+    """Read the terminal's output until ``marker`` appears, and fail after ``timeout`` seconds."""
     output = b""
     deadline = time.monotonic() + timeout
     while marker not in output:

@@ -37,7 +37,7 @@ def _single_gauge_sample(ui_identity: None, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def gauges_sampled(app: CronConsoleApp) -> bool:
-    """Return whether the gauges are mounted (the main screen mounts them a refresh late) and show a sample."""
+    """Return whether the gauges are mounted (the main screen mounts them just after its first frame) and show a sample."""
     found = [gauges for stacked in app.screen_stack for gauges in stacked.query(ResourceGauges)]
     return bool(found) and all(gauges.last_sample is not None for gauges in found)
 
@@ -57,7 +57,7 @@ async def settle(app: CronConsoleApp, pilot: Pilot[None]) -> None:
         quiet_checks = quiet_checks + 1 if not app.log_handler.drain() else 0
     for field in app.screen.query(Input):
         field.cursor_blink = False
-    # A DataTable sizes its columns on idle after rows change; on a busy machine the
+    # A DataTable sizes its columns on idle after rows change. On a busy machine the
     # screenshot could otherwise catch rows drawn at the headers' widths. This wait has
     # its own time limit, because the waits above may have used up theirs.
     sized_by = time.monotonic() + 10

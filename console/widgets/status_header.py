@@ -65,7 +65,7 @@ class StatusHeader(Widget):
 
     def show(self, *, instance: str, database: str, zone: str, time: str, scheduler: str,
              scheduler_ok: bool) -> None:
-        """Set the parts; the header repaints only when one of them changed."""
+        """Set the parts. The header repaints only when one of them changed."""
         parts = {"instance": instance, "database": database, "zone": zone, "time": time, "scheduler": scheduler}
         if parts != self.parts or scheduler_ok != self.scheduler_ok:
             self.parts = parts
@@ -73,7 +73,7 @@ class StatusHeader(Widget):
             self.refresh()
 
     def show_alerts(self, open_alerts: int, critical: int) -> None:
-        """Set the number of open alerts and how many of them are critical; zero hides the part."""
+        """Set the number of open alerts and how many of them are critical. Zero hides the part."""
         if (open_alerts, critical) != (self.open_alerts, self.critical_alerts):
             self.open_alerts, self.critical_alerts = open_alerts, critical
             self.refresh()
